@@ -1,0 +1,1 @@
+"""Offline half of nextword: corpus, tokenizer, LSTM training, evaluation, ONNX export."""

@@ -1,0 +1,90 @@
+"""`nextword evaluate`: the LSTM next to an interpolated Kneser–Ney trigram, on the test split.
+
+Both models use the same vocabulary (the checkpoint's) and the trigram is trained on the
+same train split, so the two columns are comparable. Definitions: model/metrics.py.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from model import metrics
+from model.data import CorpusError, encode_messages, load_corpus
+from model.ngram import KneserNeyTrigram
+
+ROWS = [
+    ("perplexity", "perplexity (lower is better)", "{:.2f}"),
+    ("top1_accuracy", "next word, top-1 accuracy", "{:.2%}"),
+    ("top3_accuracy", "next word, top-3 accuracy", "{:.2%}"),
+    ("completion_top3_after_1", "completion top-3 after 1 letter", "{:.2%}"),
+    ("completion_top3_after_2", "completion top-3 after 2 letters", "{:.2%}"),
+    ("ksr_1", "keystroke savings, 1 suggestion", "{:.2%}"),
+    ("ksr_3", "keystroke savings, 3 suggestions", "{:.2%}"),
+    ("ksr_5", "keystroke savings, 5 suggestions", "{:.2%}"),
+]
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--checkpoint", default="runs/default/best.pt", help="checkpoint written by `nextword train`")
+    p.add_argument("--corpus", nargs="+", metavar="FILE", help="plain-text files, one message per line (default: the chitchat-dataset package)")
+    p.add_argument("--split", default="test", choices=["test", "valid"], help="which split to evaluate on")
+    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N messages of the split (0: all)")
+    p.add_argument("--json", default="", help="also write the figures to this JSON file")
+
+
+def torch_scorer(model):
+    """score(list of id arrays) -> list of (len - 1, V) log-prob rows, batched on the CPU."""
+    import torch
+
+    from model.batches import pad_batch
+
+    @torch.no_grad()
+    def score(seqs):
+        inputs, _ = pad_batch(seqs)
+        logits, _ = model(torch.from_numpy(inputs))
+        logprobs = torch.log_softmax(logits, dim=-1).numpy()
+        return [logprobs[i, : len(s) - 1] for i, s in enumerate(seqs)]
+
+    return score
+
+
+def trigram_scorer(trigram: KneserNeyTrigram):
+    return lambda seqs: [trigram.logprobs(s) for s in seqs]
+
+
+def table(columns: dict[str, dict]) -> str:
+    names = list(columns)
+    lines = [f"{'':<36}" + "".join(f"{n:>16}" for n in names)]
+    for key, label, fmt in ROWS:
+        lines.append(f"{label:<36}" + "".join(f"{fmt.format(columns[n][key]):>16}" for n in names))
+    return "\n".join(lines)
+
+
+def run_evaluation(model, vocab, corpus, split: str, limit: int) -> dict:
+    messages = corpus.splits[split][: limit or None]
+    if not messages:
+        raise CorpusError(f"the {split} split of {corpus.source} is empty")
+    t0 = time.time()
+    trigram = KneserNeyTrigram(encode_messages(corpus.splits["train"], vocab), len(vocab))
+    lstm = metrics.evaluate(messages, vocab, torch_scorer(model))
+    baseline = metrics.evaluate(messages, vocab, trigram_scorer(trigram))
+    return {"split": split, "messages": len(messages), "corpus": corpus.source,
+            "lstm": lstm, "trigram_kn": baseline, "seconds": round(time.time() - t0, 1)}
+
+
+def main(args) -> int:
+    from model import checkpoint
+
+    model, vocab = checkpoint.restore_model(checkpoint.load(args.checkpoint))
+    corpus = load_corpus(args.corpus)
+    result = run_evaluation(model, vocab, corpus, args.split, args.limit)
+    result["checkpoint_sha1"] = checkpoint.file_sha1(args.checkpoint)
+    print(f"{result['split']} split of {result['corpus']}: {result['messages']:,} messages, "
+          f"{result['lstm']['words']:,} words, {result['lstm']['characters']:,} characters")
+    print(table({"LSTM": result["lstm"], "KN trigram": result["trigram_kn"]}))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
