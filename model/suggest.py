@@ -58,7 +58,10 @@ class Suggester:
 
     def suggest(self, logprobs: np.ndarray, typed: str, k: int) -> list[Suggestion]:
         """The suggestion strip for the typed text, given the model's next-token logprobs."""
-        context, partial = split_typed(typed)
+        return self.strip(logprobs, *split_typed(typed), k)
+
+    def strip(self, logprobs: np.ndarray, context: str, partial: str, k: int) -> list[Suggestion]:
+        """As suggest(), for text already split into (context, partial word)."""
         ids, scores = self.top(logprobs, partial, k)
         capital = starts_sentence(context)
         return [Suggestion(cased(self.vocab.tokens[i], partial, capital), int(i), float(s), bool(partial))

@@ -65,10 +65,13 @@ def is_number(token: str) -> bool:
 def split_typed(text: str) -> tuple[str, str]:
     """Split typed text into (context, partial word being typed; '' after a separator)."""
     text = normalize(text)
-    m = PARTIAL_RE.search(text)
+    if not text or text[-1].isspace():
+        return text, ""
+    last = text.rsplit(None, 1)[-1]  # scan from the end only: cost independent of length
+    m = PARTIAL_RE.search(last)
     if m is None:
         return text, ""
-    return text[: m.start()], m.group()
+    return text[: len(text) - len(last) + m.start()], m.group()
 
 
 def keyboard_form(word: str) -> str:

@@ -1,0 +1,122 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PredictOptions(_message.Message):
+    __slots__ = ("include_probability",)
+    INCLUDE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    include_probability: bool
+    def __init__(self, include_probability: _Optional[bool] = ...) -> None: ...
+
+class PredictRequest(_message.Message):
+    __slots__ = ("text", "max_suggestions", "options")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    MAX_SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    max_suggestions: int
+    options: PredictOptions
+    def __init__(self, text: _Optional[str] = ..., max_suggestions: _Optional[int] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ...) -> None: ...
+
+class Suggestion(_message.Message):
+    __slots__ = ("text", "probability", "kind")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[Suggestion.Kind]
+        NEXT_WORD: _ClassVar[Suggestion.Kind]
+        COMPLETION: _ClassVar[Suggestion.Kind]
+    KIND_UNSPECIFIED: Suggestion.Kind
+    NEXT_WORD: Suggestion.Kind
+    COMPLETION: Suggestion.Kind
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    probability: float
+    kind: Suggestion.Kind
+    def __init__(self, text: _Optional[str] = ..., probability: _Optional[float] = ..., kind: _Optional[_Union[Suggestion.Kind, str]] = ...) -> None: ...
+
+class PredictResponse(_message.Message):
+    __slots__ = ("suggestions", "model_name", "model_version", "sequence")
+    SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    suggestions: _containers.RepeatedCompositeFieldContainer[Suggestion]
+    model_name: str
+    model_version: str
+    sequence: int
+    def __init__(self, suggestions: _Optional[_Iterable[_Union[Suggestion, _Mapping]]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class TextEdit(_message.Message):
+    __slots__ = ("delete", "insert")
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    INSERT_FIELD_NUMBER: _ClassVar[int]
+    delete: int
+    insert: str
+    def __init__(self, delete: _Optional[int] = ..., insert: _Optional[str] = ...) -> None: ...
+
+class StreamRequest(_message.Message):
+    __slots__ = ("text", "edit", "max_suggestions", "options", "sequence")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    EDIT_FIELD_NUMBER: _ClassVar[int]
+    MAX_SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    edit: TextEdit
+    max_suggestions: int
+    options: PredictOptions
+    sequence: int
+    def __init__(self, text: _Optional[str] = ..., edit: _Optional[_Union[TextEdit, _Mapping]] = ..., max_suggestions: _Optional[int] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class GetModelInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "version", "vocab_size", "execution_provider", "evaluation", "baseline_evaluation", "tokenizer_version", "max_suggestions")
+    class EvaluationEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class BaselineEvaluationEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    VOCAB_SIZE_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    EVALUATION_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_EVALUATION_FIELD_NUMBER: _ClassVar[int]
+    TOKENIZER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MAX_SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    vocab_size: int
+    execution_provider: str
+    evaluation: _containers.ScalarMap[str, float]
+    baseline_evaluation: _containers.ScalarMap[str, float]
+    tokenizer_version: str
+    max_suggestions: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., vocab_size: _Optional[int] = ..., execution_provider: _Optional[str] = ..., evaluation: _Optional[_Mapping[str, float]] = ..., baseline_evaluation: _Optional[_Mapping[str, float]] = ..., tokenizer_version: _Optional[str] = ..., max_suggestions: _Optional[int] = ...) -> None: ...
+
+class PingRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PingResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -1,0 +1,97 @@
+"""Counts and times every RPC, so handlers carry no metrics code.
+
+For the bidirectional stream, latency is per message: from a request's arrival to the
+response that answers it (responses come one per request, in order).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+import grpc
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, metrics):
+        self.metrics = metrics
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method = details.method.rsplit("/", 1)[-1]  # a registered method name: a small fixed set
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(self._unary(method, handler.unary_unary),
+                                                       handler.request_deserializer, handler.response_serializer)
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(self._stream(method, handler.stream_stream),
+                                                         handler.request_deserializer, handler.response_serializer)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(self._unary_stream(method, handler.unary_stream),
+                                                        handler.request_deserializer, handler.response_serializer)
+        return handler
+
+    def _finish(self, method: str, context, failed: BaseException | None) -> None:
+        self.metrics.inflight.dec()
+        if isinstance(failed, asyncio.CancelledError):
+            code = "CANCELLED"
+        else:
+            code = context.code()
+            code = code.name if isinstance(code, grpc.StatusCode) else ("UNKNOWN" if failed else "OK")
+        self.metrics.requests.labels(method, code).inc()
+
+    def _unary(self, method, behavior):
+        latency = self.metrics.latency.labels(method)
+
+        async def handle(request, context):
+            self.metrics.inflight.inc()
+            start, failed = time.perf_counter(), None
+            try:
+                return await behavior(request, context)
+            except BaseException as e:
+                failed = e
+                raise
+            finally:
+                latency.observe(time.perf_counter() - start)
+                self._finish(method, context, failed)
+        return handle
+
+    def _stream(self, method, behavior):
+        latency = self.metrics.latency.labels(method)
+
+        async def handle(request_iterator, context):
+            self.metrics.inflight.inc()
+            arrivals: deque[float] = deque()
+
+            async def timed_requests():
+                async for request in request_iterator:
+                    arrivals.append(time.perf_counter())
+                    yield request
+
+            failed = None
+            try:
+                async for response in behavior(timed_requests(), context):
+                    if arrivals:
+                        latency.observe(time.perf_counter() - arrivals.popleft())
+                    yield response
+            except BaseException as e:
+                failed = e
+                raise
+            finally:
+                self._finish(method, context, failed)
+        return handle
+
+    def _unary_stream(self, method, behavior):  # health Watch: counted, not timed
+        async def handle(request, context):
+            self.metrics.inflight.inc()
+            failed = None
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except BaseException as e:
+                failed = e
+                raise
+            finally:
+                self._finish(method, context, failed)
+        return handle

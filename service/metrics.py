@@ -1,0 +1,39 @@
+"""Prometheus metrics (DESIGN.md): prefix nextword_, base units, no user text in labels.
+
+One registry per server, so tests and several servers in one process never mix counts.
+Label values come from small fixed sets only: the RPC method names and gRPC status codes.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+
+# 50 us .. 1 s: fine enough to tell 100 us from 500 us.
+LATENCY_BUCKETS = (50e-6, 75e-6, 100e-6, 150e-6, 200e-6, 300e-6, 500e-6, 750e-6,
+                   1e-3, 1.5e-3, 2e-3, 3e-3, 5e-3, 7.5e-3, 10e-3, 20e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = r = registry or CollectorRegistry()
+        self.requests = Counter("nextword_requests", "RPCs finished, by method and gRPC status code",
+                                ["method", "code"], registry=r)
+        self.latency = Histogram("nextword_request_duration_seconds", "RPC latency (a stream message for PredictStream)",
+                                 ["method"], buckets=LATENCY_BUCKETS, registry=r)
+        self.inflight = Gauge("nextword_inflight_requests", "RPCs being handled now", registry=r)
+        self.inference = Histogram("nextword_inference_duration_seconds", "one onnxruntime run (a whole batch)",
+                                   buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("nextword_batch_size", "model steps per onnxruntime run",
+                                    buckets=BATCH_BUCKETS, registry=r)
+        self.queue_wait = Histogram("nextword_queue_wait_seconds", "time a model step waited for its batch to run",
+                                    buckets=LATENCY_BUCKETS, registry=r)
+        self.cache_hits = Counter("nextword_state_cache_hits", "contexts answered from cached state (exact or parent)", registry=r)
+        self.cache_misses = Counter("nextword_state_cache_misses", "contexts computed from the start", registry=r)
+        self.cache_entries = Gauge("nextword_state_cache_entries", "contexts held in the shared state cache", registry=r)
+        self.streams = Gauge("nextword_stream_sessions", "typing sessions (PredictStream calls) open now", registry=r)
+        self.model = Info("nextword_model", "the model being served and the execution provider in use", registry=r)
+
+    def serve(self, host: str, port: int):
+        """Start the /metrics HTTP endpoint on its own port; returns (server, port)."""
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        return server, server.server_port

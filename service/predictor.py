@@ -1,0 +1,98 @@
+"""Typed text -> suggestions: validation, context state (cache, batcher), the strip.
+
+No protobuf here (service/protocol.py converts); errors are domain exceptions that the
+protocol layer maps to gRPC status codes in one place.
+
+What the model reads for a context: <s> followed by the last `max_context_tokens` tokens
+of the context. The cached path extends a parent context only while that holds, so an
+answer never depends on what happens to be cached.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.suggest import Suggester, Suggestion
+from model.text import BOS_ID, split_typed, tokenize
+from service.batching import MicroBatcher
+from service.cache import ContextCache, Entry, parent_context
+from service.runtime import Runtime
+from service.settings import Settings
+
+DEFAULT_SUGGESTIONS = 3
+
+
+class InvalidInput(Exception):
+    """A request the server cannot answer as asked (message says why, for a person)."""
+
+
+@dataclass
+class TypingSession:
+    """A stream's state: its text and its own small cache (current and recent contexts)."""
+    text: str
+    cache: ContextCache
+
+    def apply_edit(self, delete: int, insert: str) -> str:
+        if delete > len(self.text):
+            raise InvalidInput(f"edit deletes {delete} characters but the text has only {len(self.text)}")
+        self.text = self.text[: len(self.text) - delete] + insert
+        return self.text
+
+
+class Predictor:
+    def __init__(self, runtime: Runtime, batcher: MicroBatcher, settings: Settings, metrics):
+        self.runtime, self.batcher, self.settings, self.metrics = runtime, batcher, settings, metrics
+        self.vocab = runtime.vocab
+        self.suggester = Suggester(runtime.vocab)
+        self.cache = ContextCache(settings.cache_size)
+        h, c = runtime.zero_state(1)
+        step = runtime.run(np.array([[BOS_ID]], np.int64), h, c)
+        self.root = Entry(0, step.h[:, 0], step.c[:, 0], step.logprobs[0])
+
+    def new_session(self) -> TypingSession:
+        return TypingSession("", ContextCache(4))
+
+    def check(self, text: str, k: int) -> int:
+        """Validate a request; returns the number of suggestions to give."""
+        if len(text) > self.settings.max_text_chars:
+            raise InvalidInput(f"text is {len(text)} characters long; the limit is {self.settings.max_text_chars}")
+        k = k or DEFAULT_SUGGESTIONS
+        if k > self.settings.max_suggestions:
+            raise InvalidInput(f"max_suggestions is {k}; this server gives at most {self.settings.max_suggestions}")
+        return k
+
+    async def predict(self, text: str, k: int, cache: ContextCache | None = None) -> list[Suggestion]:
+        k = self.check(text, k)
+        context, partial = split_typed(text)
+        entry = await self.entry(context, self.cache if cache is None else cache)
+        return self.suggester.strip(entry.logprobs, context, partial, k)
+
+    async def entry(self, context: str, cache: ContextCache) -> Entry:
+        """The model's state after a context: cached, extended from its parent, or computed."""
+        if not context.strip():
+            return self.root
+        entry = cache.get(context)
+        if entry is not None:
+            self.metrics.cache_hits.inc()
+            return entry
+        parent_text = parent_context(context)
+        parent = self.root if not parent_text.strip() else cache.get(parent_text)
+        new = self.vocab.encode(tokenize(context[len(parent_text):]))
+        if parent is not None and parent.tokens + len(new) <= self.settings.max_context_tokens:
+            self.metrics.cache_hits.inc()
+            entry = await self._extend(parent, new)
+        else:
+            self.metrics.cache_misses.inc()
+            ids = self.vocab.encode(tokenize(context))[-self.settings.max_context_tokens:]
+            entry = await self._extend(self.root, ids)
+        cache.put(context, entry)
+        if cache is self.cache:
+            self.metrics.cache_entries.set(len(cache))
+        return entry
+
+    async def _extend(self, parent: Entry, ids: list[int]) -> Entry:
+        if not ids:
+            return parent
+        logprobs, h, c = await self.batcher.step(ids, parent.h, parent.c)
+        return Entry(parent.tokens + len(ids), h, c, logprobs)

@@ -1,0 +1,109 @@
+"""The gRPC servicer: protobuf in, domain calls, protobuf out. No model work here.
+
+Domain errors become gRPC status codes in one place (`status_for`).
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+import grpc
+
+from model.suggest import Suggestion
+from service.api.nextword.v1 import nextword_pb2 as pb
+from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
+from service.batching import Overloaded
+from service.predictor import InvalidInput, Predictor
+
+log = logging.getLogger("nextword.protocol")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["NextWord"].full_name
+
+
+class StreamLimit(Exception):
+    """Too many typing sessions open."""
+
+
+def status_for(error: Exception) -> grpc.StatusCode:
+    if isinstance(error, InvalidInput):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    if isinstance(error, (Overloaded, StreamLimit)):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    return grpc.StatusCode.INTERNAL
+
+
+def to_proto(suggestions: list[Suggestion], with_probability: bool) -> list[pb.Suggestion]:
+    kind = {True: pb.Suggestion.COMPLETION, False: pb.Suggestion.NEXT_WORD}
+    return [pb.Suggestion(text=s.text, kind=kind[s.completion],
+                          probability=math.exp(s.logprob) if with_probability else 0.0)
+            for s in suggestions]
+
+
+class NextWordServicer(pb_grpc.NextWordServicer):
+    def __init__(self, predictor: Predictor, metrics, max_streams: int):
+        self.predictor, self.metrics, self.max_streams = predictor, metrics, max_streams
+        runtime = predictor.runtime
+        self.model_name, self.model_version = runtime.name, runtime.version
+        self.open_streams = 0
+
+    def _response(self, suggestions, options, sequence: int = 0) -> pb.PredictResponse:
+        return pb.PredictResponse(suggestions=to_proto(suggestions, options.include_probability),
+                                  model_name=self.model_name, model_version=self.model_version, sequence=sequence)
+
+    async def _fail(self, context, error: Exception):
+        code = status_for(error)
+        if code == grpc.StatusCode.INTERNAL:
+            log.error("internal error: %s", type(error).__name__, exc_info=error)
+            await context.abort(code, "internal error")
+        await context.abort(code, str(error))
+
+    async def Predict(self, request, context):
+        try:
+            suggestions = await self.predictor.predict(request.text, request.max_suggestions)
+        except Exception as e:
+            await self._fail(context, e)
+        return self._response(suggestions, request.options)
+
+    async def PredictStream(self, request_iterator, context):
+        if self.open_streams >= self.max_streams:
+            await self._fail(context, StreamLimit(f"server busy: {self.open_streams} typing sessions open"))
+        self.open_streams += 1
+        self.metrics.streams.inc()
+        session = self.predictor.new_session()  # freed when the stream ends, however it ends
+        try:
+            async for request in request_iterator:
+                text = self._session_text(session, request)
+                suggestions = await self.predictor.predict(text, request.max_suggestions, session.cache)
+                yield self._response(suggestions, request.options, request.sequence)
+        except Exception as e:
+            await self._fail(context, e)
+        finally:
+            self.open_streams -= 1
+            self.metrics.streams.dec()
+
+    @staticmethod
+    def _session_text(session, request) -> str:
+        which = request.WhichOneof("input")
+        if which == "text":
+            session.text = request.text
+        elif which == "edit":
+            session.apply_edit(request.edit.delete, request.edit.insert)
+        else:
+            raise InvalidInput("stream message has neither text nor edit")
+        return session.text
+
+    async def GetModelInfo(self, request, context):
+        runtime = self.predictor.runtime
+        evaluation = runtime.manifest.get("evaluation") or {}
+        return pb.ModelInfo(
+            name=self.model_name, version=self.model_version, vocab_size=len(runtime.vocab),
+            execution_provider=runtime.provider, tokenizer_version=str(runtime.manifest.get("tokenizer_version", "")),
+            evaluation=_numbers(evaluation.get("lstm")), baseline_evaluation=_numbers(evaluation.get("trigram_kn")),
+            max_suggestions=self.predictor.settings.max_suggestions)
+
+    async def Ping(self, request, context):
+        return pb.PingResponse()
+
+
+def _numbers(figures) -> dict[str, float]:
+    return {k: float(v) for k, v in (figures or {}).items() if isinstance(v, (int, float))}

@@ -1,0 +1,120 @@
+"""The model runtime: a model directory loaded into onnxruntime. NumPy in, NumPy out.
+
+Knows nothing of gRPC. Checks the directory against the contract in DESIGN.md (files,
+tensor names, sizes in the manifest) so that a broken model is a clear start-up error.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from model.text import TOKENIZER_VERSION, Vocab
+
+log = logging.getLogger("nextword.runtime")
+
+PROVIDER_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+INPUTS, OUTPUTS = ("tokens", "h0", "c0"), ("logprobs", "hn", "cn")
+
+
+class ModelError(Exception):
+    """The model directory is missing, incomplete or does not meet the contract."""
+
+
+@dataclass
+class Step:
+    """One model step's result for a batch: next-token logprobs and the state after it."""
+    logprobs: np.ndarray  # (B, V) float32
+    h: np.ndarray         # (layers, B, hidden)
+    c: np.ndarray
+
+
+def choose_providers(wanted: str) -> list[str]:
+    """Execution providers for a setting; asking for one that is not there is an error."""
+    available = ort.get_available_providers()
+    if wanted == "auto":
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"] if "CUDAExecutionProvider" in available else ["CPUExecutionProvider"]
+    name = PROVIDER_NAMES[wanted]
+    if name not in available:
+        raise ModelError(f"provider {wanted} ({name}) is not available in this onnxruntime build "
+                         f"(available: {', '.join(available)}); install the 'gpu' extra on a machine with a GPU")
+    return [name, "CPUExecutionProvider"] if name != "CPUExecutionProvider" else [name]
+
+
+def read_manifest(model_dir: Path) -> dict:
+    if not model_dir.is_dir():
+        raise ModelError(f"model directory not found: {model_dir}")
+    for name in ("model.onnx", "vocab.txt", "manifest.json"):
+        if not (model_dir / name).is_file():
+            raise ModelError(f"model directory {model_dir} has no {name}")
+    try:
+        return json.loads((model_dir / "manifest.json").read_text())
+    except ValueError as e:
+        raise ModelError(f"{model_dir / 'manifest.json'} is not valid JSON: {e}") from None
+
+
+class Runtime:
+    """An onnxruntime session over a model directory."""
+
+    def __init__(self, model_dir: str | Path, provider: str = "auto", threads: int = 1, int8: bool = False):
+        self.model_dir = Path(model_dir)
+        self.manifest = read_manifest(self.model_dir)
+        try:
+            self.vocab = Vocab.load(self.model_dir / "vocab.txt")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ModelError(f"bad vocab.txt: {e}") from None
+        sizes = self.manifest.get("sizes", {})
+        self.layers, self.hidden = int(sizes.get("layers", 0)), int(sizes.get("hidden", 0))
+        if self.manifest.get("tokenizer_version") != TOKENIZER_VERSION:
+            raise ModelError(f"model needs tokenizer version {self.manifest.get('tokenizer_version')}, "
+                             f"this server has {TOKENIZER_VERSION}")
+        if len(self.vocab) != sizes.get("vocab"):
+            raise ModelError(f"vocab.txt has {len(self.vocab)} tokens, the manifest says {sizes.get('vocab')}")
+        onnx_file = self.model_dir / ("model.int8.onnx" if int8 else "model.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(onnx_file), options, providers=choose_providers(provider))
+        except ModelError:
+            raise
+        except Exception as e:  # onnxruntime raises its own types for unreadable graphs
+            raise ModelError(f"onnxruntime cannot load {onnx_file}: {str(e).splitlines()[0][:300]}") from None
+        self.provider = self.session.get_providers()[0]
+        self._check_signature()
+
+    def _check_signature(self) -> None:
+        names_in = tuple(i.name for i in self.session.get_inputs())
+        names_out = tuple(o.name for o in self.session.get_outputs())
+        if names_in != INPUTS or names_out != OUTPUTS:
+            raise ModelError(f"model.onnx has inputs {names_in} and outputs {names_out}, expected {INPUTS} and {OUTPUTS}")
+        if not self.layers or not self.hidden:
+            raise ModelError("manifest.json lacks sizes.layers / sizes.hidden")
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", self.model_dir.name))
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest.get("version", "unknown"))
+
+    def zero_state(self, batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        shape = (self.layers, batch, self.hidden)
+        return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+
+    def run(self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray) -> Step:
+        """Feed tokens (B, T) from state (h, c); thread-safe, releases the GIL while it runs."""
+        logprobs, hn, cn = self.session.run(None, {"tokens": tokens, "h0": h, "c0": c})
+        return Step(logprobs, hn, cn)
+
+    def warm_up(self) -> None:
+        """Run once at each batch shape class so the first real call is not slow."""
+        for batch, steps in ((1, 1), (4, 1), (1, 8)):
+            h, c = self.zero_state(batch)
+            self.run(np.ones((batch, steps), np.int64), h, c)

@@ -1,0 +1,134 @@
+"""`nextword serve`: wire runtime, batcher, predictor, servicer, health and metrics together.
+
+Lifecycle: health is NOT_SERVING until the model is loaded and warmed up, then SERVING.
+On SIGTERM (or SIGINT) health goes NOT_SERVING, new calls are refused, calls in flight
+get `grace_seconds` to finish, and the process exits 0.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from service import settings as settings_mod
+from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
+from service.batching import MicroBatcher
+from service.interceptor import MetricsInterceptor
+from service.metrics import Metrics
+from service.predictor import Predictor
+from service.protocol import SERVICE_NAME, NextWordServicer
+from service.runtime import ModelError, Runtime
+from service.settings import Settings, SettingsError
+
+log = logging.getLogger("nextword.server")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record):
+        entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(s: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if s.log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    try:
+        root.setLevel(s.log_level.upper())
+    except ValueError:
+        raise SettingsError(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}") from None
+
+
+class NextWordServer:
+    """A running server; `start()` then `wait()` (or `stop()`)."""
+
+    def __init__(self, s: Settings):
+        self.settings = s
+        self.runtime = Runtime(s.model_dir, s.provider, s.threads, s.int8)
+        self.metrics = Metrics()
+        self.metrics.model.info({"name": self.runtime.name, "version": self.runtime.version,
+                                 "provider": self.runtime.provider})
+        self.health = health.aio.HealthServicer()
+        self.stopped = asyncio.Event()
+        self.grpc_port = self.metrics_port = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self.batcher = MicroBatcher(self.runtime, self.metrics, s.max_batch, s.max_wait_us / 1e6, s.max_queue)
+        self.predictor = Predictor(self.runtime, self.batcher, s, self.metrics)
+        options = [("grpc.max_receive_message_length", s.max_message_bytes),
+                   ("grpc.max_send_message_length", s.max_message_bytes), ("grpc.so_reuseport", 0)]
+        self.server = grpc.aio.server(interceptors=[MetricsInterceptor(self.metrics)], options=options)
+        pb_grpc.add_NextWordServicer_to_server(NextWordServicer(self.predictor, self.metrics, s.max_streams), self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if s.reflection:
+            reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        try:
+            self.grpc_port = self.server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        except RuntimeError:
+            self.grpc_port = 0
+        if not self.grpc_port:
+            raise SettingsError(f"cannot listen on {s.host}:{s.grpc_port} (port in use or address not available)")
+        if s.metrics_port >= 0:
+            try:
+                self.metrics_http, self.metrics_port = self.metrics.serve(s.metrics_host, s.metrics_port)
+            except OSError as e:
+                raise SettingsError(f"cannot serve metrics on {s.metrics_host}:{s.metrics_port}: {e.strerror}") from None
+        await self.server.start()
+        self.batcher.start()
+        self.runtime.warm_up()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving model %s %s on %s, gRPC port %s, metrics port %s",
+                 self.runtime.name, self.runtime.version, self.runtime.provider, self.grpc_port, self.metrics_port)
+
+    async def stop(self) -> None:
+        """Drain: NOT_SERVING, refuse new calls, let calls in flight finish within the grace period."""
+        log.info("draining: up to %.1f s for calls in flight", self.settings.grace_seconds)
+        await self.health.enter_graceful_shutdown()
+        started = time.perf_counter()
+        await self.server.stop(self.settings.grace_seconds)
+        await self.batcher.close()
+        if getattr(self, "metrics_http", None):
+            self.metrics_http.shutdown()
+        log.info("stopped after %.2f s", time.perf_counter() - started)
+        self.stopped.set()
+
+
+async def serve(s: Settings) -> int:
+    configure_logging(s)
+    server = NextWordServer(s)
+    await server.start()
+    print(f"nextword: serving on {s.host}:{server.grpc_port} (gRPC), metrics on {s.metrics_host}:{server.metrics_port}",
+          flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+    return 0
+
+
+def add_arguments(p) -> None:
+    settings_mod.add_arguments(p)
+
+
+def main(args) -> int:
+    s = settings_mod.from_args(args)
+    return asyncio.run(serve(s))
+
+
+__all__ = ["NextWordServer", "serve", "ModelError"]

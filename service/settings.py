@@ -1,0 +1,94 @@
+"""Server settings: one object, read from flags and NEXTWORD_* environment variables.
+
+Precedence: command-line flag > environment variable > default. Every field has a
+default and a one-line doc; nothing else in the service reads the environment.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "model" / "pretrained"
+PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
+
+
+class SettingsError(Exception):
+    """A setting with a value the server cannot use: reported as one line."""
+
+
+def _doc(default, doc: str, **kw):
+    return field(default=default, metadata={"doc": doc, **kw})
+
+
+@dataclass
+class Settings:
+    host: str = _doc("0.0.0.0", "address the gRPC server binds to")
+    grpc_port: int = _doc(50051, "gRPC port (0: pick a free one and log it)")
+    metrics_host: str = _doc("0.0.0.0", "address the Prometheus /metrics endpoint binds to")
+    metrics_port: int = _doc(9400, "Prometheus /metrics port (0: pick a free one; -1: no metrics endpoint)")
+    model_dir: str = _doc(str(SHIPPED_MODEL), "model directory (model.onnx, vocab.txt, manifest.json)")
+    int8: bool = _doc(False, "serve model.int8.onnx instead of model.onnx")
+    provider: str = _doc("auto", "onnxruntime execution provider: auto (CUDA if usable, else CPU), cpu, cuda, tensorrt", choices=PROVIDERS)
+    threads: int = _doc(1, "onnxruntime intra-op threads per inference (0: onnxruntime's default)")
+    max_batch: int = _doc(16, "most model steps run together in one onnxruntime call")
+    max_wait_us: int = _doc(0, "how long a model step waits for others to batch with (microseconds)")
+    cache_size: int = _doc(2048, "contexts kept in the state cache (about 43 kB each for the shipped model)")
+    max_context_tokens: int = _doc(256, "only the last N tokens of the text feed the model")
+    max_text_chars: int = _doc(8192, "longest text accepted (characters); longer is INVALID_ARGUMENT")
+    max_suggestions: int = _doc(10, "most suggestions one request may ask for")
+    max_queue: int = _doc(512, "model steps waiting at most; beyond, calls get RESOURCE_EXHAUSTED")
+    max_streams: int = _doc(1000, "open typing sessions (streams) at most; beyond, RESOURCE_EXHAUSTED")
+    max_message_bytes: int = _doc(65536, "largest gRPC message accepted or sent (bytes)")
+    grace_seconds: float = _doc(10.0, "on SIGTERM, how long calls in flight may take to finish")
+    reflection: bool = _doc(True, "serve gRPC server reflection (for grpcurl and similar tools)")
+    log_level: str = _doc("INFO", "log level: DEBUG, INFO, WARNING, ERROR")
+    log_format: str = _doc("plain", "log format: plain or json (one JSON object per line)", choices=("plain", "json"))
+
+    def validate(self) -> "Settings":
+        positive = ("max_batch", "cache_size", "max_context_tokens", "max_text_chars", "max_suggestions",
+                    "max_queue", "max_streams", "max_message_bytes")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.provider not in PROVIDERS:
+            raise SettingsError(f"provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}")
+        return self
+
+
+def _env_name(name: str) -> str:
+    return "NEXTWORD_" + name.upper()
+
+
+def _parse_bool(text: str) -> bool:
+    low = str(text).strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per field (--grpc-port ...), its default shown as the env variable's name."""
+    for f in fields(Settings):
+        kind = _parse_bool if f.type in (bool, "bool") else {"int": int, "float": float}.get(str(f.type), str)
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
+                            metavar=f.name.split("_")[-1].upper(), choices=f.metadata.get("choices"),
+                            help=f"{f.metadata['doc']} [env {_env_name(f.name)}, default {f.default}]")
+
+
+def from_args(args: argparse.Namespace | None = None, environ=os.environ) -> Settings:
+    values = {}
+    for f in fields(Settings):
+        flag = getattr(args, f.name, None) if args is not None else None
+        if flag is not None:
+            values[f.name] = flag
+        elif _env_name(f.name) in environ:
+            raw = environ[_env_name(f.name)]
+            try:
+                values[f.name] = _parse_bool(raw) if f.type in (bool, "bool") else type(f.default)(raw)
+            except (ValueError, argparse.ArgumentTypeError):
+                raise SettingsError(f"{_env_name(f.name)}={raw!r} is not a valid {type(f.default).__name__}") from None
+    return Settings(**values).validate()
