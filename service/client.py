@@ -1,0 +1,211 @@
+"""Python client for nextword, sync (`NextWordClient`) and asyncio (`AsyncNextWordClient`).
+
+    with NextWordClient("localhost:50051") as client:
+        client.predict("how are yo")            # [Suggestion(text='you', ...), ...]
+        with client.session() as typing:         # one stream: each keystroke = one model step
+            typing.text("how are ")
+            typing.edit(insert="y")
+
+- Deadlines: every unary call has one (`timeout`, seconds).
+- Retries: UNAVAILABLE is retried with exponential backoff by gRPC's own retry policy.
+- Several addresses (a list, or a DNS name with several records via "dns:///name:port")
+  are balanced round-robin per call: gRPC keeps long-lived HTTP/2 connections, so
+  spreading calls has to happen in the client (see deploy/README.md).
+- TLS: pass `tls=True` (system roots) or `root_certificates=` PEM bytes.
+"""
+from __future__ import annotations
+
+import json
+import queue
+from dataclasses import dataclass
+
+import grpc
+
+from service.api.nextword.v1 import nextword_pb2 as pb
+from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
+
+SERVICE = "nextword.v1.NextWord"
+KINDS = {pb.Suggestion.NEXT_WORD: "next_word", pb.Suggestion.COMPLETION: "completion"}
+
+
+class ClientError(Exception):
+    """The server could not be reached or refused the call: one line for a person."""
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    text: str
+    probability: float
+    kind: str  # "next_word" or "completion"
+
+
+def _suggestions(response: pb.PredictResponse) -> list[Suggestion]:
+    return [Suggestion(s.text, s.probability, KINDS.get(s.kind, "unknown")) for s in response.suggestions]
+
+
+def _target(addresses: str | list[str]) -> str:
+    if isinstance(addresses, str):
+        return addresses
+    if len(addresses) == 1:
+        return addresses[0]
+    return "ipv4:" + ",".join(addresses)  # a static list, balanced round-robin
+
+
+def channel_options(retries: int, max_message_bytes: int = 65536) -> list[tuple[str, object]]:
+    config = {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [{
+            "name": [{"service": SERVICE}],
+            "retryPolicy": {"maxAttempts": max(2, retries + 1), "initialBackoff": "0.05s", "maxBackoff": "2s",
+                            "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
+        }],
+    }
+    return [("grpc.service_config", json.dumps(config)), ("grpc.enable_retries", 1 if retries else 0),
+            ("grpc.max_receive_message_length", max_message_bytes)]
+
+
+def _credentials(tls: bool, root_certificates: bytes | None, certificate_chain: bytes | None, private_key: bytes | None):
+    if not (tls or root_certificates or certificate_chain):
+        return None
+    return grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+
+
+def _request(text: str, k: int, probability: bool) -> pb.PredictRequest:
+    return pb.PredictRequest(text=text, max_suggestions=k, options=pb.PredictOptions(include_probability=probability))
+
+
+class NextWordClient:
+    def __init__(self, addresses: str | list[str] = "localhost:50051", *, timeout: float = 2.0, retries: int = 3,
+                 tls: bool = False, root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
+                 private_key: bytes | None = None, metadata: list[tuple[str, str]] | None = None):
+        options = channel_options(retries)
+        creds = _credentials(tls, root_certificates, certificate_chain, private_key)
+        target = _target(addresses)
+        self.channel = grpc.secure_channel(target, creds, options) if creds else grpc.insecure_channel(target, options)
+        self.stub = pb_grpc.NextWordStub(self.channel)
+        self.timeout, self.metadata = timeout, metadata
+
+    def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None) -> list[Suggestion]:
+        response = self.stub.Predict(_request(text, k, probability), timeout=timeout or self.timeout, metadata=self.metadata)
+        return _suggestions(response)
+
+    def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
+        return self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata)
+
+    def ping(self, timeout: float | None = None) -> None:
+        self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata)
+
+    def session(self, k: int = 3, probability: bool = False) -> "TypingSession":
+        return TypingSession(self.stub, k, probability, self.metadata)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+_END = object()
+
+
+class TypingSession:
+    """A typing session over PredictStream: the server keeps the model state between keystrokes."""
+
+    def __init__(self, stub, k: int, probability: bool, metadata=None):
+        self.k, self.probability, self.sequence = k, probability, 0
+        self._requests: queue.Queue = queue.Queue()
+        self._responses = stub.PredictStream(iter(self._requests.get, _END), metadata=metadata)
+
+    def _send(self, **input_) -> list[Suggestion]:
+        self.sequence += 1
+        self._requests.put(pb.StreamRequest(max_suggestions=self.k, sequence=self.sequence,
+                                            options=pb.PredictOptions(include_probability=self.probability), **input_))
+        return _suggestions(next(self._responses))
+
+    def text(self, text: str) -> list[Suggestion]:
+        """Send the whole text typed so far."""
+        return self._send(text=text)
+
+    def edit(self, delete: int = 0, insert: str = "") -> list[Suggestion]:
+        """Send what changed: `delete` characters removed from the end, then `insert` added."""
+        return self._send(edit=pb.TextEdit(delete=delete, insert=insert))
+
+    def close(self) -> None:
+        self._requests.put(_END)
+        self._responses.cancel()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class AsyncNextWordClient:
+    """The asyncio twin of NextWordClient (grpc.aio)."""
+
+    def __init__(self, addresses: str | list[str] = "localhost:50051", *, timeout: float = 2.0, retries: int = 3,
+                 tls: bool = False, root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
+                 private_key: bytes | None = None, metadata: list[tuple[str, str]] | None = None):
+        options = channel_options(retries)
+        creds = _credentials(tls, root_certificates, certificate_chain, private_key)
+        target = _target(addresses)
+        self.channel = grpc.aio.secure_channel(target, creds, options) if creds else grpc.aio.insecure_channel(target, options)
+        self.stub = pb_grpc.NextWordStub(self.channel)
+        self.timeout, self.metadata = timeout, metadata
+
+    async def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None) -> list[Suggestion]:
+        response = await self.stub.Predict(_request(text, k, probability), timeout=timeout or self.timeout, metadata=self.metadata)
+        return _suggestions(response)
+
+    async def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
+        return await self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata)
+
+    async def ping(self, timeout: float | None = None) -> None:
+        await self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata)
+
+    def session(self, k: int = 3, probability: bool = False) -> "AsyncTypingSession":
+        return AsyncTypingSession(self.stub, k, probability, self.metadata)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+
+class AsyncTypingSession:
+    def __init__(self, stub, k: int, probability: bool, metadata=None):
+        self.k, self.probability, self.sequence = k, probability, 0
+        self._call = stub.PredictStream(metadata=metadata)
+
+    async def _send(self, **input_) -> list[Suggestion]:
+        self.sequence += 1
+        await self._call.write(pb.StreamRequest(max_suggestions=self.k, sequence=self.sequence,
+                                                options=pb.PredictOptions(include_probability=self.probability), **input_))
+        response = await self._call.read()
+        if response is grpc.aio.EOF:
+            raise ClientError("the server closed the typing session")
+        return _suggestions(response)
+
+    async def text(self, text: str) -> list[Suggestion]:
+        return await self._send(text=text)
+
+    async def edit(self, delete: int = 0, insert: str = "") -> list[Suggestion]:
+        return await self._send(edit=pb.TextEdit(delete=delete, insert=insert))
+
+    async def close(self) -> None:
+        await self._call.done_writing()
+        self._call.cancel()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()

@@ -1,0 +1,97 @@
+"""The offline pipeline end to end on a tiny real corpus, through the `nextword` command."""
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from conftest import TINY_CORPUS, TINY_MODEL_FLAGS, nextword
+from model import checkpoint, export
+from model.data import encode_messages, load_text_files
+
+
+def test_data_prints_split_counts():
+    out = nextword("data", "--corpus", TINY_CORPUS, "--vocab-size", "300").stdout
+    assert "train" in out and "valid" in out and "test" in out and "vocabulary: 300 tokens" in out
+
+
+def test_train_writes_checkpoints_and_reports_progress(tiny_run):
+    payload = checkpoint.load(tiny_run / "ckpt" / "best.pt")
+    assert payload["config"]["hidden"] == 32 and len(payload["vocab"]) == 300
+    assert payload["progress"]["history"] and payload["progress"]["best_valid_ppl"] < 300
+
+
+def test_same_seed_same_model(tmp_path):
+    for name in ("a", "b"):
+        nextword("train", "--corpus", TINY_CORPUS, "--out", tmp_path / name, "--epochs", "1", "--seed", "5", *TINY_MODEL_FLAGS)
+    a, b = (checkpoint.load(tmp_path / n / "best.pt")["model"] for n in ("a", "b"))
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path):
+    nextword("train", "--corpus", TINY_CORPUS, "--out", tmp_path / "r", "--epochs", "1", *TINY_MODEL_FLAGS)
+    out = nextword("train", "--corpus", TINY_CORPUS, "--out", tmp_path / "r", "--epochs", "2", "--resume", *TINY_MODEL_FLAGS).stdout
+    assert "resumed from" in out and "epoch 2" in out
+    assert checkpoint.load(tmp_path / "r" / "last.pt")["progress"]["epoch"] == 2
+
+
+def test_evaluate_prints_both_models_and_writes_json(tiny_model, tiny_run):
+    result = json.loads((tiny_run / "eval.json").read_text())
+    for column in ("lstm", "trigram_kn"):
+        assert set(result[column]) >= {"perplexity", "top1_accuracy", "top3_accuracy", "completion_top3_after_1",
+                                       "completion_top3_after_2", "ksr_1", "ksr_3", "ksr_5"}
+    assert result["lstm"]["words"] == result["trigram_kn"]["words"] > 0
+
+
+def test_export_writes_the_contract(tiny_model):
+    assert {p.name for p in tiny_model.iterdir()} == {"model.onnx", "model.int8.onnx", "vocab.txt", "manifest.json"}
+    manifest = json.loads((tiny_model / "manifest.json").read_text())
+    assert manifest["sizes"]["vocab"] == len((tiny_model / "vocab.txt").read_text().splitlines()) == 300
+    assert manifest["evaluation"]["lstm"]["ksr_3"] >= 0 and manifest["special_tokens"]["<s>"] == 1
+    session = ort.InferenceSession(str(tiny_model / "model.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["tokens", "h0", "c0"]
+    assert [o.name for o in session.get_outputs()] == ["logprobs", "hn", "cn"]
+
+
+def test_onnx_matches_torch_on_real_contexts(tiny_model, tiny_run):
+    model, vocab = checkpoint.restore_model(checkpoint.load(tiny_run / "ckpt" / "best.pt"))
+    corpus = load_text_files([str(TINY_CORPUS)])
+    contexts = export.check_contexts(encode_messages(corpus.splits["test"], vocab))
+    report = export.verify(model, tiny_model / "model.onnx", contexts)
+    assert max(report.values()) < export.TOLERANCE
+
+
+def test_export_refuses_a_model_that_fails_its_check(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "TOLERANCE", -1.0)  # no model can pass: the check must stop the export
+    args = export_args(tiny_run, tmp_path / "refused")
+    with pytest.raises(export.ExportError, match="disagrees"):
+        export.main(args)
+    assert list(tmp_path.iterdir()) == []  # nothing written, no temporary left behind
+
+
+def export_args(tiny_run, out):
+    import argparse
+    p = argparse.ArgumentParser()
+    export.add_arguments(p)
+    return p.parse_args(["--checkpoint", str(tiny_run / "ckpt" / "best.pt"), "--out", str(out),
+                         "--evaluation", str(tiny_run / "eval.json"), "--corpus", str(TINY_CORPUS)])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["data", "--corpus", "/no/such/file.txt"], "corpus file not found"),
+    (["data", "--corpus", "/"], "cannot read corpus file"),
+    (["train", "--corpus", "EMPTY", "--out", "OUT"], "no training messages"),
+    (["train", "--corpus", TINY_CORPUS, "--vocab-size", "0", "--out", "OUT"], "--vocab-size must be greater than 4"),
+    (["export", "--checkpoint", "GARBAGE", "--out", "OUT"], "cannot read checkpoint"),
+    (["evaluate", "--checkpoint", "/no/such.pt"], "checkpoint not found"),
+    (["export", "--checkpoint", "/no/such.pt", "--out", "/no/such/dir/model"], "parent does not exist"),
+])
+def test_user_mistakes_are_one_line_errors(args, message, tmp_path):
+    (tmp_path / "empty.txt").write_text("\n\n")
+    (tmp_path / "garbage.pt").write_bytes(b"this is not a checkpoint")
+    subst = {"EMPTY": tmp_path / "empty.txt", "OUT": tmp_path / "out", "GARBAGE": tmp_path / "garbage.pt"}
+    proc = nextword(*[subst.get(a, a) for a in args], check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
