@@ -77,7 +77,7 @@ def starts_sentence(context: str) -> bool:
 def cased(word: str, partial: str, sentence_start: bool) -> str:
     """Keyboard casing of a suggested word (its usual written form) for what was typed."""
     if partial:
-        if len(partial) > 1 and partial.isupper():
+        if partial.isupper() and sum(c.isalpha() for c in partial) > 1:  # caps lock, not "I'"
             return word.upper()
         if partial.islower() and not word.islower():
             return word  # a proper noun or "I...": its own capitals win

@@ -6,6 +6,8 @@ response that answers it (responses come one per request, in order).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import time
 from collections import deque
 
@@ -21,47 +23,50 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = details.method.rsplit("/", 1)[-1]  # a registered method name: a small fixed set
+        codec = (handler.request_deserializer, handler.response_serializer)
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(self._unary(method, handler.unary_unary),
-                                                       handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_unary_rpc_method_handler(self._unary(method, handler.unary_unary), *codec)
         if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(self._stream(method, handler.stream_stream),
-                                                         handler.request_deserializer, handler.response_serializer)
+            return grpc.stream_stream_rpc_method_handler(self._stream(method, handler.stream_stream), *codec)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(self._unary_stream(method, handler.unary_stream),
-                                                        handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_stream_rpc_method_handler(self._unary_stream(method, handler.unary_stream), *codec)
         return handler
 
-    def _finish(self, method: str, context, failed: BaseException | None) -> None:
-        self.metrics.inflight.dec()
-        if isinstance(failed, asyncio.CancelledError):
-            code = "CANCELLED"
-        else:
-            code = context.code()
-            code = code.name if isinstance(code, grpc.StatusCode) else ("UNKNOWN" if failed else "OK")
-        self.metrics.requests.labels(method, code).inc()
+    @contextlib.contextmanager
+    def _tracked(self, method: str, context):
+        """In-flight gauge while the RPC runs; its status code counted when it ends."""
+        self.metrics.inflight.inc()
+        failed = None
+        try:
+            yield
+        except BaseException as e:
+            failed = e
+            raise
+        finally:
+            self.metrics.inflight.dec()
+            if isinstance(failed, asyncio.CancelledError):
+                code = "CANCELLED"
+            else:
+                code = context.code()
+                code = code.name if isinstance(code, grpc.StatusCode) else ("UNKNOWN" if failed else "OK")
+            self.metrics.requests.labels(method, code).inc()
 
     def _unary(self, method, behavior):
         latency = self.metrics.latency.labels(method)
 
         async def handle(request, context):
-            self.metrics.inflight.inc()
-            start, failed = time.perf_counter(), None
+            start = time.perf_counter()
             try:
-                return await behavior(request, context)
-            except BaseException as e:
-                failed = e
-                raise
+                with self._tracked(method, context):
+                    return await behavior(request, context)
             finally:
                 latency.observe(time.perf_counter() - start)
-                self._finish(method, context, failed)
         return handle
 
     def _stream(self, method, behavior):
         latency = self.metrics.latency.labels(method)
 
         async def handle(request_iterator, context):
-            self.metrics.inflight.inc()
             arrivals: deque[float] = deque()
 
             async def timed_requests():
@@ -69,29 +74,22 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                     arrivals.append(time.perf_counter())
                     yield request
 
-            failed = None
-            try:
+            with self._tracked(method, context):
                 async for response in behavior(timed_requests(), context):
                     if arrivals:
                         latency.observe(time.perf_counter() - arrivals.popleft())
                     yield response
-            except BaseException as e:
-                failed = e
-                raise
-            finally:
-                self._finish(method, context, failed)
         return handle
 
     def _unary_stream(self, method, behavior):  # health Watch: counted, not timed
-        async def handle(request, context):
-            self.metrics.inflight.inc()
-            failed = None
-            try:
-                async for response in behavior(request, context):
-                    yield response
-            except BaseException as e:
-                failed = e
-                raise
-            finally:
-                self._finish(method, context, failed)
-        return handle
+        if inspect.isasyncgenfunction(behavior):
+            async def handle(request, context):
+                with self._tracked(method, context):
+                    async for response in behavior(request, context):
+                        yield response
+            return handle
+
+        async def handle_writes(request, context):  # a handler that writes with context.write()
+            with self._tracked(method, context):
+                return await behavior(request, context)
+        return handle_writes

@@ -88,7 +88,7 @@ class NextWordServer:
                 raise SettingsError(f"cannot serve metrics on {s.metrics_host}:{s.metrics_port}: {e.strerror}") from None
         await self.server.start()
         self.batcher.start()
-        self.runtime.warm_up()
+        await asyncio.get_running_loop().run_in_executor(None, self.runtime.warm_up)  # health answers meanwhile
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving model %s %s on %s, gRPC port %s, metrics port %s",

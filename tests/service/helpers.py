@@ -1,0 +1,75 @@
+"""A real server process on ephemeral ports, and ways to talk to it."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from conftest import ROOT
+
+READY = re.compile(r"serving on \S+:(\d+) \(gRPC\), metrics on \S+:(-?\d+|None)")
+
+
+class ServerProcess:
+    def __init__(self, *flags, env=None):
+        cmd = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--metrics-host", "127.0.0.1",
+               "--grpc-port", "0", "--metrics-port", "0", *map(str, flags)]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env={**os.environ, **(env or {})})
+        line = self.proc.stdout.readline()
+        match = READY.search(line)
+        if not match:
+            self.proc.kill()
+            raise AssertionError(f"server did not start: {line}{self.proc.stderr.read()}")
+        self.port, self.metrics_port = int(match.group(1)), match.group(2)
+        self.address = f"127.0.0.1:{self.port}"
+
+    def channel(self) -> grpc.Channel:
+        return grpc.insecure_channel(self.address)
+
+    def health(self, service: str = "") -> int:
+        with self.channel() as ch:
+            return health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+
+    def metrics(self) -> str:
+        return urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+
+    def sample(self, name: str, **labels) -> float:
+        """The value of one metric sample in the current scrape (0 if absent)."""
+        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in self.metrics().splitlines():
+            if line.startswith("#"):
+                continue
+            key, _, value = line.rpartition(" ")
+            sample_name, _, label_text = key.partition("{")
+            found = ",".join(sorted(label_text.rstrip("}").split(","))) if label_text else ""
+            if sample_name == name and found == want:
+                return float(value)
+        return 0.0
+
+    def terminate(self, timeout: float = 20) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def wait_until(predicate, timeout: float = 10.0, every: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(every)
+    return predicate()
