@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model import checkpoint
+from model import card, checkpoint
+from model.card import describe_hardware
 from model.data import encode_messages, load_corpus
 from model.text import BOS_ID, EOS_ID, NUM_ID, SPECIALS, TOKENIZER_VERSION, UNK_ID
 
@@ -145,6 +146,12 @@ def load_evaluation(path: str, checkpoint_path: str) -> dict:
     return data
 
 
+def write_card(directory: Path, meta: dict, payload: dict, out: str) -> None:
+    hardware = payload.get("hardware") or describe_hardware() + " (the exporting machine; training hardware not recorded)"
+    size = sum(f.stat().st_size for f in directory.iterdir())
+    (directory / "MODEL_CARD.md").write_text(card.render(meta, payload.get("args", {}), hardware, out, size))
+
+
 def main(args) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():
@@ -171,7 +178,9 @@ def main(args) -> int:
         if args.int8:
             checks.update(quantize(tmp / "model.onnx", tmp / "model.int8.onnx", contexts))
         vocab.save(tmp / "vocab.txt")
-        (tmp / "manifest.json").write_text(json.dumps(manifest(args, payload, model, vocab, evaluation, checks), indent=2) + "\n")
+        meta = manifest(args, payload, model, vocab, evaluation, checks)
+        (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_card(tmp, meta, payload, args.out)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

@@ -18,6 +18,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from model import checkpoint
+from model.card import describe_hardware
 from model.batches import IGNORE, batch_indices, pad_batch, truncate
 from model.data import CorpusError, encode_messages, load_corpus
 from model.lm import LMConfig, LSTMLM
@@ -171,7 +172,8 @@ def main(args) -> int:
                 "model": model.state_dict(), "config": cfg.to_dict(), "vocab": list(vocab.tokens),
                 "optimizer": optimizer.state_dict(), "progress": state,
                 "corpus": {"source": corpus.source, "fingerprint": corpus.fingerprint()},
-                "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))},
+                "hardware": describe_hardware(str(run.device)) + (f" x {run.world} processes" if run.world > 1 else ""),
+                "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, list, type(None)))},
             })
 
     def validate() -> bool:

@@ -35,7 +35,7 @@ class Settings:
     max_batch: int = _doc(16, "most model steps run together in one onnxruntime call")
     max_wait_us: int = _doc(0, "how long a model step waits for others to batch with (microseconds)")
     cache_size: int = _doc(2048, "contexts kept in the state cache (about 43 kB each for the shipped model)")
-    max_context_tokens: int = _doc(256, "only the last N tokens of the text feed the model")
+    max_context_tokens: int = _doc(512, "only the last N tokens of the text feed the model")
     max_text_chars: int = _doc(8192, "longest text accepted (characters); longer is INVALID_ARGUMENT")
     max_suggestions: int = _doc(10, "most suggestions one request may ask for")
     max_queue: int = _doc(512, "model steps waiting at most; beyond, calls get RESOURCE_EXHAUSTED")

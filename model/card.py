@@ -1,0 +1,84 @@
+"""MODEL_CARD.md, written by `nextword export` from what it knows: nothing typed by hand."""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+
+
+def describe_hardware(device: str = "cpu") -> str:
+    if device.startswith("cuda"):
+        import torch
+        return f"{torch.cuda.get_device_name(0)} (CUDA)"
+    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.processor())
+    return f"{model or 'CPU'}, {os.cpu_count()} cores"
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
+
+
+def train_command(args: dict) -> str:
+    """The `nextword train` command line that reproduces a run (flags that differ from defaults)."""
+    from model import train
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    flags = []
+    for key, value in args.items():
+        if key in defaults and value != defaults[key] and key not in ("resume",):
+            flags.append(f"--{key.replace('_', '-')} {' '.join(value) if isinstance(value, list) else value}")
+    return "nextword train " + " ".join(flags)
+
+
+def render(manifest: dict, train_args: dict, hardware: str, out_dir: str, total_bytes: int) -> str:
+    from model.evaluate import ROWS
+
+    ev, tr, sizes = manifest.get("evaluation") or {}, manifest["training"], manifest["sizes"]
+    run = train_args.get("out", "runs/default")
+    corpus = f" --corpus {' '.join(train_args['corpus'])}" if train_args.get("corpus") else ""
+    lines = [
+        f"# {manifest['name']} {manifest['version']}",
+        "",
+        "Next-word LSTM language model for the nextword service (one message = one context).",
+        "",
+        "## Data and licence",
+        f"- Corpus: `{manifest['corpus'].get('source')}`"
+        + (" (PyPI package `chitchat-dataset`, MIT licence: chat messages typed by people, BYU PCC lab)"
+           if manifest["corpus"].get("source") == "chitchat-dataset" else ""),
+        "- Split (DESIGN.md): sha1(conversation id) % 20: 0 test, 1 valid, else train; trained on train only.",
+        f"- Train split fingerprint (sha1 of its messages): `{manifest['corpus'].get('fingerprint')}`",
+        "",
+        "## Model",
+        f"- LSTM: vocabulary {sizes['vocab']:,}, embedding {sizes['embedding']} (tied with the output layer "
+        f"through a linear projection), hidden {sizes['hidden']}, {sizes['layers']} layer(s): "
+        f"{sizes['parameters']:,} parameters; directory size {total_bytes / 1e6:.1f} MB.",
+        f"- Tokenizer version {manifest['tokenizer_version']} (model/text.py).",
+        f"- Trained {tr.get('epoch')} epochs ({tr.get('step'):,} steps) in {tr.get('train_seconds', 0) / 60:.0f} minutes "
+        f"on {hardware}; best validation perplexity {tr.get('best_valid_ppl', 0):.2f}.",
+        "",
+        "## Rebuild it",
+        "```",
+        train_command(train_args),
+        f"nextword evaluate{corpus} --checkpoint {run}/best.pt --json {run}/eval.json",
+        f"nextword export{corpus} --checkpoint {run}/best.pt --evaluation {run}/eval.json --out {out_dir} --force",
+        "```",
+        "",
+    ]
+    if ev:
+        lines += [f"## Evaluation: {ev['split']} split, {ev['messages']:,} messages, {ev['lstm']['words']:,} words, "
+                  f"{ev['lstm']['characters']:,} characters",
+                  "",
+                  "Same vocabulary and train split for both; definitions in model/metrics.py "
+                  "(KSR: each typed code point 1 key, accepting a suggestion 1 key, the space after it free).",
+                  "",
+                  "| metric | this LSTM | KN trigram baseline |", "|---|---:|---:|"]
+        for key, label, fmt in ROWS:
+            lines.append(f"| {label} | {fmt.format(ev['lstm'][key])} | {fmt.format(ev['trigram_kn'][key])} |")
+        lines.append("")
+    return "\n".join(lines)

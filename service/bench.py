@@ -1,0 +1,150 @@
+"""`nextword bench`: Predict against the floor (an empty RPC) on the same server, in one run.
+
+The server runs in its own process, the load generator in another (both on loopback,
+sharing this machine's cores). Every figure is printed next to the floor measured in the
+same run: on a noisy machine an absolute time means little, a ratio means a lot.
+
+Workloads are real typing: each client types sample chat messages one character at a
+time and asks for suggestions at every keystroke, as a keyboard does.
+"""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import re
+import subprocess
+import sys
+import time
+
+SAMPLES = [
+    "hey how are you doing today?", "I'm good thanks, what about you", "what are you up to this weekend",
+    "I think I'm going to stay home and watch a movie", "that sounds like a lot of fun", "do you have any plans for tonight",
+    "I don't know yet, maybe I'll go out with some friends", "haha yeah that's true", "where are you from originally",
+    "I grew up in a small town but I live in the city now", "what kind of music do you like to listen to",
+    "I love going hiking in the mountains when the weather is nice", "did you see the game last night",
+    "I have so much homework to do this week", "we should get lunch sometime next week",
+]
+LONG_CONTEXT = " ".join(SAMPLES * 3).split()
+
+
+def context_of(words: int) -> str:
+    return " ".join(LONG_CONTEXT[:words]) + " "
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model-dir", default=None, help="model directory to serve (default: the shipped model)")
+    p.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
+    p.add_argument("--concurrency", default="1,16,64", help="client concurrency levels for the throughput table")
+    p.add_argument("--server-args", default="", help="extra flags for the server, e.g. \"--max-batch 1\"")
+
+
+# ---- load generator (runs in a child process) -------------------------------------------
+
+
+async def _worker(stub, pb, kind: str, prefix: str, deadline: float, latencies: list, offset: int) -> None:
+    i = offset
+    if kind == "ping":
+        while time.perf_counter() < deadline:
+            t = time.perf_counter()
+            await stub.Ping(pb.PingRequest())
+            latencies.append(time.perf_counter() - t)
+        return
+    if kind == "stream":
+        call = stub.PredictStream()
+        await call.write(pb.StreamRequest(text=prefix))
+        await call.read()
+    while time.perf_counter() < deadline:
+        message = SAMPLES[i % len(SAMPLES)]
+        i += 1
+        for n in range(1, len(message) + 1):
+            t = time.perf_counter()
+            if kind == "stream":
+                await call.write(pb.StreamRequest(edit=pb.TextEdit(insert=message[n - 1])))
+                await call.read()
+            else:
+                await stub.Predict(pb.PredictRequest(text=prefix + message[:n]))
+            latencies.append(time.perf_counter() - t)
+            if time.perf_counter() >= deadline:
+                break
+        if kind == "stream":  # clear the message (not timed), keep the long context
+            await call.write(pb.StreamRequest(text=prefix))
+            await call.read()
+    if kind == "stream":
+        await call.done_writing()
+
+
+async def _load(address: str, kind: str, concurrency: int, seconds: float, context_words: int) -> dict:
+    import grpc
+
+    from service.api.nextword.v1 import nextword_pb2 as pb
+    from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.NextWordStub(channel)
+        prefix = context_of(context_words) if context_words else ""
+        warm: list = []
+        await asyncio.gather(*(_worker(stub, pb, kind, prefix, time.perf_counter() + 0.5, warm, w) for w in range(concurrency)))
+        latencies: list = []
+        start = time.perf_counter()
+        await asyncio.gather(*(_worker(stub, pb, kind, prefix, start + seconds, latencies, w) for w in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {"count": len(latencies), "rps": len(latencies) / elapsed,
+            "p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)]}
+
+
+def _child(queue, *args) -> None:
+    queue.put(asyncio.run(_load(*args)))
+
+
+def measure(address: str, kind: str, concurrency: int, seconds: float, context_words: int = 0) -> dict:
+    """One measurement by a load generator in its own process."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, address, kind, concurrency, seconds, context_words))
+    proc.start()
+    result = queue.get(timeout=seconds + 120)
+    proc.join()
+    return result
+
+
+# ---- the benchmark -----------------------------------------------------------------------
+
+
+def start_server(model_dir: str | None, extra: str):
+    cmd = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--grpc-port", "0", "--metrics-port", "-1",
+           "--log-level", "WARNING", *(["--model-dir", model_dir] if model_dir else []), *extra.split()]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    match = re.search(r":(\d+) \(gRPC\)", line)
+    if not match:
+        proc.kill()
+        raise SystemExit(f"server did not start: {line}")
+    return proc, f"127.0.0.1:{match.group(1)}"
+
+
+def row(label: str, conc: int, r: dict, note: str = "") -> str:
+    return f"{label:<34}{conc:>5}{r['rps']:>10,.0f}{r['p50'] * 1e6:>10,.0f}{r['p99'] * 1e6:>10,.0f}  {note}"
+
+
+def main(args) -> int:
+    proc, address = start_server(args.model_dir, args.server_args)
+    try:
+        print(f"server {address} {args.server_args}; {args.seconds:g} s per measurement; latencies in microseconds")
+        print(f"{'':<34}{'conc':>5}{'req/s':>10}{'p50':>10}{'p99':>10}")
+        for conc in [int(c) for c in args.concurrency.split(",")]:
+            floor = measure(address, "ping", conc, args.seconds)
+            predict = measure(address, "predict", conc, args.seconds)
+            print(row("Ping (empty RPC, the floor)", conc, floor))
+            print(row("Predict (typing, per keystroke)", conc, predict,
+                      f"p50 {predict['p50'] / floor['p50']:.2f}x floor, throughput {predict['rps'] / floor['rps']:.2f}x floor"))
+        for kind, label in (("predict", "unary"), ("stream", "stream")):
+            short = measure(address, kind, 1, args.seconds, context_words=5)
+            long = measure(address, kind, 1, args.seconds, context_words=200)
+            print(row(f"keystroke, {label}, 5 words before", 1, short))
+            print(row(f"keystroke, {label}, 200 words before", 1, long, f"p50 {long['p50'] / short['p50']:.2f}x the 5-word p50"))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return 0
+
