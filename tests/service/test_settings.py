@@ -1,0 +1,58 @@
+"""Settings from flags and NEXTWORD_* variables; start-up mistakes are one-line errors."""
+import argparse
+import shutil
+import socket
+
+import pytest
+
+from conftest import SHIPPED_MODEL, nextword
+from service import settings
+
+
+def parse(argv, env):
+    p = argparse.ArgumentParser()
+    settings.add_arguments(p)
+    return settings.from_args(p.parse_args(argv), environ=env)
+
+
+def test_flags_override_environment_which_overrides_defaults():
+    s = parse(["--grpc-port", "7000"], {"NEXTWORD_GRPC_PORT": "6000", "NEXTWORD_CACHE_SIZE": "9", "NEXTWORD_REFLECTION": "off"})
+    assert (s.grpc_port, s.cache_size, s.reflection, s.max_batch) == (7000, 9, False, settings.Settings.max_batch)
+
+
+def test_bad_values_are_refused():
+    with pytest.raises(settings.SettingsError, match="NEXTWORD_MAX_BATCH"):
+        parse([], {"NEXTWORD_MAX_BATCH": "lots"})
+    with pytest.raises(settings.SettingsError, match="cache_size must be at least 1"):
+        parse(["--cache-size", "0"], {})
+
+
+def test_the_default_model_dir_is_the_shipped_model():
+    assert parse([], {}).model_dir == str(SHIPPED_MODEL)
+
+
+@pytest.fixture
+def busy_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model-dir", "/no/such/model"], "model directory not found: /no/such/model"),
+    (["--model-dir", "tests"], "has no model.onnx"),
+    (["--provider", "cuda"], "provider cuda (CUDAExecutionProvider) is not available"),
+    (["--metrics-port", "BUSY"], "cannot serve metrics on 127.0.0.1"),
+    (["--grpc-port", "BUSY"], "cannot listen on 127.0.0.1"),
+    (["--model-dir", "BROKEN"], "onnxruntime cannot load"),
+])
+def test_startup_mistakes_are_one_line_errors(flags, message, busy_port, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(SHIPPED_MODEL, broken)
+    (broken / "model.onnx").write_bytes(b"\x08\x07garbage, not a protobuf")
+    flags = [{"BUSY": str(busy_port), "BROKEN": str(broken)}.get(f, f) for f in flags]
+    proc = nextword("serve", "--host", "127.0.0.1", "--metrics-host", "127.0.0.1", "--grpc-port", "0",
+                    "--metrics-port", "0", *flags, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
