@@ -64,10 +64,13 @@ def channel_options(retries: int, max_message_bytes: int = 65536) -> list[tuple[
             ("grpc.max_receive_message_length", max_message_bytes)]
 
 
-def _credentials(tls: bool, root_certificates: bytes | None, certificate_chain: bytes | None, private_key: bytes | None):
-    if not (tls or root_certificates or certificate_chain):
-        return None
-    return grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+def _channel(api, addresses, retries: int, tls: bool, root_certificates, certificate_chain, private_key):
+    """A channel from `api` (grpc or grpc.aio): TLS when asked for, retries, round-robin."""
+    options, target = channel_options(retries), _target(addresses)
+    if tls or root_certificates or certificate_chain:
+        creds = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+        return api.secure_channel(target, creds, options)
+    return api.insecure_channel(target, options)
 
 
 def _request(text: str, k: int, probability: bool) -> pb.PredictRequest:
@@ -78,10 +81,7 @@ class NextWordClient:
     def __init__(self, addresses: str | list[str] = "localhost:50051", *, timeout: float = 2.0, retries: int = 3,
                  tls: bool = False, root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
                  private_key: bytes | None = None, metadata: list[tuple[str, str]] | None = None):
-        options = channel_options(retries)
-        creds = _credentials(tls, root_certificates, certificate_chain, private_key)
-        target = _target(addresses)
-        self.channel = grpc.secure_channel(target, creds, options) if creds else grpc.insecure_channel(target, options)
+        self.channel = _channel(grpc, addresses, retries, tls, root_certificates, certificate_chain, private_key)
         self.stub = pb_grpc.NextWordStub(self.channel)
         self.timeout, self.metadata = timeout, metadata
 
@@ -150,10 +150,7 @@ class AsyncNextWordClient:
     def __init__(self, addresses: str | list[str] = "localhost:50051", *, timeout: float = 2.0, retries: int = 3,
                  tls: bool = False, root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
                  private_key: bytes | None = None, metadata: list[tuple[str, str]] | None = None):
-        options = channel_options(retries)
-        creds = _credentials(tls, root_certificates, certificate_chain, private_key)
-        target = _target(addresses)
-        self.channel = grpc.aio.secure_channel(target, creds, options) if creds else grpc.aio.insecure_channel(target, options)
+        self.channel = _channel(grpc.aio, addresses, retries, tls, root_certificates, certificate_chain, private_key)
         self.stub = pb_grpc.NextWordStub(self.channel)
         self.timeout, self.metadata = timeout, metadata
 
