@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import shutil
 import tempfile
 import warnings
@@ -172,6 +173,9 @@ def main(args) -> int:
     contexts = check_contexts(encode_messages(corpus.splits["test"] or corpus.splits["train"], vocab))
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); a model directory is for others to read
     try:
         export_onnx(model, tmp / "model.onnx", args.opset)
         checks = verify(model, tmp / "model.onnx", contexts)

@@ -46,13 +46,15 @@ def choose_providers(wanted: str) -> list[str]:
 
 
 def read_manifest(model_dir: Path) -> dict:
-    if not model_dir.is_dir():
-        raise ModelError(f"model directory not found: {model_dir}")
-    for name in ("model.onnx", "vocab.txt", "manifest.json"):
-        if not (model_dir / name).is_file():
-            raise ModelError(f"model directory {model_dir} has no {name}")
     try:
+        if not model_dir.is_dir():
+            raise ModelError(f"model directory not found: {model_dir}")
+        for name in ("model.onnx", "vocab.txt", "manifest.json"):
+            if not (model_dir / name).is_file():
+                raise ModelError(f"model directory {model_dir} has no {name}")
         return json.loads((model_dir / "manifest.json").read_text())
+    except OSError as e:
+        raise ModelError(f"cannot read model directory {model_dir}: {e.strerror}") from None
     except ValueError as e:
         raise ModelError(f"{model_dir / 'manifest.json'} is not valid JSON: {e}") from None
 
