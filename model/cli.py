@@ -17,6 +17,7 @@ COMMANDS = {
     "export": ("model.export", "write a model directory (ONNX + vocab + manifest), verified against torch"),
     "serve": ("service.server", "serve a model directory over gRPC with Prometheus metrics"),
     "predict": ("service.predict_cmd", "ask a running server for suggestions for some typed text"),
+    "type": ("service.terminal", "a terminal keyboard: type with a live suggestion strip (Tab, Alt+1/2/3 accept)"),
     "health": ("service.health_cmd", "ask a running server's gRPC health service; exit 0 when SERVING"),
     "bench": ("service.bench", "benchmark the server: Predict vs an empty RPC, context length, streams"),
 }

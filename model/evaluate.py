@@ -27,6 +27,8 @@ ROWS = [
 
 def add_arguments(p) -> None:
     p.add_argument("--checkpoint", default="runs/default/best.pt", help="checkpoint written by `nextword train`")
+    p.add_argument("--model-dir", default="", help="evaluate an exported model directory with onnxruntime instead (no torch)")
+    p.add_argument("--messages", default="", help="evaluate the LSTM on these messages (one per line) instead of a split; no baseline")
     p.add_argument("--corpus", nargs="+", metavar="FILE", help="plain-text files, one message per line (default: the chitchat-dataset package)")
     p.add_argument("--split", default="test", choices=["test", "valid"], help="which split to evaluate on")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N messages of the split (0: all)")
@@ -45,6 +47,29 @@ def torch_scorer(model):
         logits, _ = model(torch.from_numpy(inputs))
         logprobs = torch.log_softmax(logits, dim=-1).numpy()
         return [logprobs[i, : len(s) - 1] for i, s in enumerate(seqs)]
+
+    return score
+
+
+def onnx_scorer(model_dir: str):
+    """score() for an exported model: one token per onnxruntime call with the state carried,
+    the way the service feeds it."""
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(Path(model_dir) / "model.onnx"), providers=["CPUExecutionProvider"])
+    layers, _, hidden = session.get_inputs()[1].shape
+
+    def score(seqs):
+        out = []
+        for s in seqs:
+            h = c = np.zeros((layers, 1, hidden), np.float32)
+            rows = []
+            for token in s[:-1]:
+                logprobs, h, c = session.run(None, {"tokens": np.array([[token]], np.int64), "h0": h, "c0": c})
+                rows.append(logprobs[0])
+            out.append(np.stack(rows))
+        return out
 
     return score
 
@@ -73,9 +98,33 @@ def run_evaluation(model, vocab, corpus, split: str, limit: int) -> dict:
             "lstm": lstm, "trigram_kn": baseline, "seconds": round(time.time() - t0, 1)}
 
 
+def evaluate_messages(args) -> int:
+    """The LSTM alone on given messages (e.g. to compare with what a typing client measured)."""
+    from model.text import Vocab
+
+    try:
+        messages = [m for m in (line.strip() for line in Path(args.messages).read_text(encoding="utf-8").splitlines()) if m]
+    except OSError as e:
+        raise CorpusError(f"cannot read messages {args.messages}: {e.strerror}") from None
+    if args.model_dir:
+        vocab, score = Vocab.load(Path(args.model_dir) / "vocab.txt"), onnx_scorer(args.model_dir)
+    else:
+        from model import checkpoint
+        model, vocab = checkpoint.restore_model(checkpoint.load(args.checkpoint))
+        score = torch_scorer(model)
+    result = metrics.evaluate(messages, vocab, score)
+    print(f"{len(messages)} messages, {result['words']} words, {result['characters']} characters")
+    print(table({"LSTM": result}))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
 def main(args) -> int:
     from model import checkpoint
 
+    if args.messages:
+        return evaluate_messages(args)
     model, vocab = checkpoint.restore_model(checkpoint.load(args.checkpoint))
     corpus = load_corpus(args.corpus)
     result = run_evaluation(model, vocab, corpus, args.split, args.limit)

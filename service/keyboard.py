@@ -1,0 +1,71 @@
+"""A typing client's state, like a phone keyboard's: the text, the strip, the keystrokes.
+
+No UI and no network here (the terminal and web clients draw it and fetch the strip).
+Keystrokes are counted as `nextword evaluate` counts them (model/metrics.py): a typed
+character is 1, accepting a suggestion is 1 and inserts the word and a space, and that
+space is free: typing punctuation right after it replaces it ("you" + "?" -> "you?"),
+as phone keyboards do. So typing a message by the same rule gives the same savings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from model.text import split_typed
+
+
+def strip_order(suggestions: list) -> list:
+    """Phone layout: the most likely in the middle, the second on the left, the third on the right."""
+    if len(suggestions) < 2:
+        return list(suggestions)
+    return [suggestions[1], suggestions[0], *suggestions[2:]]
+
+
+@dataclass
+class Keyboard:
+    text: str = ""
+    suggestions: list = field(default_factory=list)  # best first, for `suggestions_for`
+    suggestions_for: str | None = None               # the text the suggestions answer
+    keystrokes: int = 0
+    auto_space: bool = False                          # text ends with the space of an accepted word
+    session_keystrokes: int = 0
+    session_characters: int = 0
+
+    def type(self, char: str) -> None:
+        if self.auto_space and not char.isspace() and not char.isalnum():
+            self.text = self.text[:-1]  # punctuation takes the place of the automatic space
+        self.text += char
+        self.keystrokes += 1
+        self.auto_space = False
+
+    def backspace(self) -> None:
+        if self.text:
+            self.text = self.text[:-1]
+            self.keystrokes += 1
+            self.auto_space = False
+
+    def accept(self, rank: int) -> bool:
+        """Accept the rank-th best suggestion (0 = best): replaces the partial word, adds a space."""
+        if self.suggestions_for != self.text or rank >= len(self.suggestions):
+            return False
+        _, partial = split_typed(self.text)
+        self.text = self.text[: len(self.text) - len(partial)] + self.suggestions[rank].text + " "
+        self.keystrokes += 1
+        self.auto_space = True
+        return True
+
+    def characters(self) -> int:
+        """Characters of the message: the automatic space after a last accepted word is not one."""
+        return len(self.text) - (1 if self.auto_space else 0)
+
+    def clear(self) -> None:
+        """Start a new message; the session totals keep what this one saved."""
+        self.session_keystrokes += self.keystrokes
+        self.session_characters += self.characters()
+        self.text, self.keystrokes, self.auto_space = "", 0, False
+        self.suggestions, self.suggestions_for = [], None
+
+    def savings(self) -> tuple[float, float]:
+        """(this message, session so far): 1 - keystrokes / characters."""
+        keys, chars = self.session_keystrokes + self.keystrokes, self.session_characters + self.characters()
+        now = 1 - self.keystrokes / self.characters() if self.characters() else 0.0
+        return now, (1 - keys / chars if chars else 0.0)

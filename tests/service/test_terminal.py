@@ -1,0 +1,166 @@
+"""`nextword type`, the terminal keyboard, driven key by key against a real server."""
+import asyncio
+import json
+import sys
+
+import time
+
+import pexpect
+import pyte
+import pytest
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from conftest import ROOT, SHIPPED_MODEL, nextword
+from helpers import ServerProcess
+from model.data import load_corpus
+from model.text import normalize, token_spans
+from service.keyboard import strip_order
+from service.terminal import TerminalKeyboard
+
+ALT = {0: "\x1b2", 1: "\x1b1", 2: "\x1b3"}  # rank -> Alt+slot (best is the middle slot, Alt+2)
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = ServerProcess("--model-dir", SHIPPED_MODEL)
+    yield s
+    s.stop()
+
+
+async def settled(term, timeout=10.0):
+    """Wait until the strip answers the current text."""
+    kb = term.keyboard
+    for _ in range(int(timeout / 0.005)):
+        if kb.suggestions_for == kb.text:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"no suggestions for the text after {timeout} s: {term.status}")
+
+
+async def press(term, keys: str, pipe) -> None:
+    before = (term.keyboard.text, term.keyboard.keystrokes)
+    pipe.send_text(keys)
+    for _ in range(2000):
+        if (term.keyboard.text, term.keyboard.keystrokes) != before:
+            break
+        await asyncio.sleep(0.005)
+    await settled(term)
+
+
+async def type_by_the_ksr_rule(term, pipe, message: str) -> None:
+    """Before each letter of a word: accept the word if the strip shows it, else type the letter."""
+    text = normalize(message)
+    words = {start: (tok, end) for tok, start, end, is_word in token_spans(text) if is_word}
+    pos, word_end, word = 0, None, None
+    await settled(term)
+    while pos < len(text):
+        starts = [s for s in words if s <= pos < words[s][1]]
+        if starts:
+            word, word_end = words[starts[0]]
+            shown = [s.text.lower() for s in term.keyboard.suggestions]
+            if word.lower() in shown:
+                await press(term, ALT[shown.index(word.lower())], pipe)
+                pos = word_end + (1 if text[word_end : word_end + 1] == " " else 0)  # the space is free
+                continue
+        await press(term, text[pos], pipe)
+        pos += 1
+
+
+def test_savings_typed_in_the_terminal_equal_nextword_evaluate(server, tmp_path):
+    messages = load_corpus(None).splits["test"][:6]
+
+    async def session():
+        with create_pipe_input() as pipe:
+            term = TerminalKeyboard(server.address, input=pipe, output=DummyOutput())
+            term.app.ttimeoutlen = 0.05  # a lone Esc is recognised quickly
+            running = asyncio.ensure_future(term.run())
+            for message in messages:
+                await type_by_the_ksr_rule(term, pipe, message)
+                assert normalize(term.keyboard.text).rstrip().lower() == normalize(message).lower()
+                pipe.send_text("\x1b")  # Esc: next message
+                await asyncio.sleep(0.2)
+                await settled(term)
+            pipe.send_text("\x04")
+            await running
+            return term.keyboard
+
+    keyboard = asyncio.run(session())
+    typed = 1 - keyboard.session_keystrokes / keyboard.session_characters
+    (tmp_path / "messages.txt").write_text("\n".join(messages) + "\n")
+    nextword("evaluate", "--model-dir", SHIPPED_MODEL, "--messages", tmp_path / "messages.txt", "--json", tmp_path / "e.json")
+    evaluated = json.loads((tmp_path / "e.json").read_text())
+    assert keyboard.session_characters == evaluated["characters"]
+    assert typed == pytest.approx(evaluated["ksr_3"], abs=1e-4)
+    assert typed > 0.2
+
+
+def test_strip_shows_the_best_in_the_middle():
+    assert strip_order(["a", "b", "c"]) == ["b", "a", "c"]
+
+
+class Screen:
+    """What a person would see: the pty's output run through a VT100 emulator."""
+
+    def __init__(self, child, rows=10, cols=80):
+        self.child, self.screen = child, pyte.Screen(cols, rows)
+        self.stream = pyte.Stream(self.screen)
+
+    def wait_for(self, predicate, timeout=15.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                self.stream.feed(self.child.read_nonblocking(65536, timeout=0.1))
+            except pexpect.TIMEOUT:
+                pass
+            if predicate(self.screen.display):
+                return self.screen.display
+        raise AssertionError("screen never showed it:\n" + "\n".join(self.screen.display))
+
+
+def test_in_a_real_terminal_suggestions_follow_keystrokes_and_tab_accepts(server):
+    child = pexpect.spawn(sys.executable, ["-m", "model.cli", "type", "--address", server.address],
+                          cwd=str(ROOT), timeout=15, dimensions=(10, 80), encoding="utf-8")
+    screen = Screen(child)
+    try:
+        screen.wait_for(lambda d: "connected to" in d[-1] or any("connected to" in line for line in d))
+        child.send("how are yo")
+        lines = screen.wait_for(lambda d: "how are yo_" in d[1] and "you" in d[0])
+        completions = [w.strip() for w in lines[0].strip().strip("[]").split("|")]
+        assert completions[1] == "you" and all(w.lower().startswith("yo") for w in completions if w)
+        child.send("\t")  # accept the middle (best) suggestion: the word, a space, next words at once
+        lines = screen.wait_for(lambda d: "how are you _" in d[1] and d[0] != lines[0] and d[0].strip("[]| "))
+        assert "11 keys for 11 characters" in lines[2]  # 10 letters + 1 accept; the space was free
+        child.send("\x04")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+
+
+def test_unreachable_server_is_reported_and_typing_resumes_when_it_is_back(tmp_path):
+    server = ServerProcess("--model-dir", SHIPPED_MODEL)
+    port = server.port
+    server.stop()
+
+    async def session():
+        with create_pipe_input() as pipe:
+            term = TerminalKeyboard(f"127.0.0.1:{port}", timeout=1.0, input=pipe, output=DummyOutput())
+            running = asyncio.ensure_future(term.run())
+            for _ in range(400):
+                if "unreachable" in term.status:
+                    break
+                await asyncio.sleep(0.01)
+            assert "unreachable" in term.status
+            pipe.send_text("how are yo")
+            await asyncio.sleep(0.2)
+            assert term.keyboard.text == "how are yo"  # typing goes on while the server is away
+            back = await asyncio.get_running_loop().run_in_executor(None, lambda: ServerProcess("--model-dir", SHIPPED_MODEL, "--grpc-port", port))
+            try:
+                await settled(term, timeout=15)
+                assert "connected" in term.status and any(s.text == "you" for s in term.keyboard.suggestions)
+            finally:
+                pipe.send_text("\x04")
+                await running
+                back.stop()
+
+    asyncio.run(session())
