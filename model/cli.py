@@ -18,6 +18,7 @@ COMMANDS = {
     "serve": ("service.server", "serve a model directory over gRPC with Prometheus metrics"),
     "predict": ("service.predict_cmd", "ask a running server for suggestions for some typed text"),
     "type": ("service.terminal", "a terminal keyboard: type with a live suggestion strip (Tab, Alt+1/2/3 accept)"),
+    "web": ("service.web", "a typing page in the browser, forwarding to the gRPC server"),
     "health": ("service.health_cmd", "ask a running server's gRPC health service; exit 0 when SERVING"),
     "bench": ("service.bench", "benchmark the server: Predict vs an empty RPC, context length, streams"),
 }

@@ -1,0 +1,108 @@
+"""`nextword web`: a typing page in the browser, and the small JSON endpoint it uses.
+
+    GET  /              the page (service/static/index.html: plain HTML/CSS/JS, no build step)
+    POST /api/predict   {"text": "how are yo", "k": 3}
+                        -> {"suggestions": [{"text": "you", "kind": "completion", "probability": 0.31}, ...],
+                            "replace": 2, "latency_ms": 0.8}
+
+`replace` is how many characters at the end of the text a suggestion replaces (the partial
+word), so the page needs no tokenizer of its own. The gateway forwards to the gRPC server
+with the Python client; gRPC errors come back as JSON with an HTTP status that says the
+same thing. Typed text is never logged.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import grpc
+
+from model.text import split_typed
+from service.client import NextWordClient
+
+PAGE = Path(__file__).resolve().parent / "static" / "index.html"
+MAX_BODY = 64 * 1024
+log = logging.getLogger("nextword.web")
+
+HTTP_FOR = {grpc.StatusCode.INVALID_ARGUMENT: HTTPStatus.BAD_REQUEST,
+            grpc.StatusCode.RESOURCE_EXHAUSTED: HTTPStatus.TOO_MANY_REQUESTS,
+            grpc.StatusCode.DEADLINE_EXCEEDED: HTTPStatus.GATEWAY_TIMEOUT}
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--address", default="localhost:50051", help="the gRPC server to forward to")
+    p.add_argument("--host", default="127.0.0.1", help="address the page is served on")
+    p.add_argument("--port", type=int, default=8080, help="port the page is served on (0: a free one)")
+    p.add_argument("--timeout", type=float, default=2.0, help="deadline for each gRPC call (seconds)")
+
+
+def predict(client: NextWordClient, body: dict) -> dict:
+    text, k = body.get("text", ""), body.get("k", 3)
+    if not isinstance(text, str) or not isinstance(k, int):
+        raise ValueError('expected {"text": string, "k": integer}')
+    started = time.perf_counter()
+    suggestions = client.predict(text, k, probability=True)
+    return {"suggestions": [s.__dict__ for s in suggestions], "replace": len(split_typed(text)[1]),
+            "latency_ms": round((time.perf_counter() - started) * 1e3, 2)}
+
+
+def make_handler(client: NextWordClient):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path not in ("/", "/index.html"):
+                return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            page = PAGE.read_bytes()
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def do_POST(self):
+            if self.path != "/api/predict":
+                return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"body over {MAX_BODY} bytes"})
+            try:
+                self._json(HTTPStatus.OK, predict(client, json.loads(self.rfile.read(length) or b"{}")))
+            except (ValueError, AttributeError) as e:
+                self._json(HTTPStatus.BAD_REQUEST, {"error": f"bad request: {e}"})
+            except grpc.RpcError as e:
+                status = HTTP_FOR.get(e.code(), HTTPStatus.BAD_GATEWAY)
+                self._json(status, {"error": e.details() or e.code().name, "grpc_status": e.code().name})
+
+        def _json(self, status: HTTPStatus, payload: dict) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, fmt, *args):  # method, path and status only: never the body
+            log.debug("%s %s", self.command, self.path)
+
+    return Handler
+
+
+def serve(address: str, host: str, port: int, timeout: float) -> None:
+    client = NextWordClient(address, timeout=timeout)
+    httpd = ThreadingHTTPServer((host, port), make_handler(client))
+    print(f"nextword: typing page on http://{host}:{httpd.server_address[1]}/ (forwarding to {address})", flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+        client.close()
+
+
+def main(args) -> int:
+    serve(args.address, args.host, args.port, args.timeout)
+    return 0

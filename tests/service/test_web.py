@@ -1,0 +1,68 @@
+"""The web typing page in a real headless Chromium, through `nextword web` to a real server."""
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from conftest import ROOT, SHIPPED_MODEL
+from helpers import ServerProcess
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def page_url():
+    server = ServerProcess("--model-dir", SHIPPED_MODEL)
+    web = subprocess.Popen([sys.executable, "-m", "model.cli", "web", "--address", server.address, "--port", "0"],
+                           cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    url = re.search(r"(http://\S+/)", web.stdout.readline()).group(1)
+    yield url
+    web.terminate()
+    web.wait(10)
+    server.stop()
+
+
+def post(url, body):
+    request = urllib.request.Request(url + "api/predict", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def test_json_endpoint(page_url):
+    status, body = post(page_url, {"text": "how are yo"})
+    assert status == 200 and body["replace"] == 2 and body["suggestions"][0]["text"] == "you"
+    assert post(page_url, {"text": "hi", "k": 50})[0] == 400          # INVALID_ARGUMENT from the server
+    assert post(page_url, {"text": 5})[0] == 400
+
+
+def test_type_see_a_completion_click_it_see_next_words(page_url, tmp_path):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 420, "height": 420})
+        page.goto(page_url)
+        page.locator("#text").press_sequentially("how are yo", delay=20)
+        best = page.locator("#strip button.best")
+        expect(best).to_have_text("you")
+        completions = page.locator("#strip button").all_inner_texts()
+        assert all(w.lower().startswith("yo") for w in completions if w)
+        best.click()
+        expect(page.locator("#text")).to_have_value("how are you ")
+        expect(page.locator("#status")).to_contain_text("11 keys for 11 characters")
+        expect(best).not_to_have_text("you")  # now the next-word strip
+        next_words = page.locator("#strip button").all_inner_texts()
+        assert all(next_words) and not any(w.lower().startswith("yo") and w != "you" for w in next_words)
+        page.locator("#text").press_sequentially("do", delay=20)
+        page.keyboard.press("Tab")  # Tab accepts the middle one
+        expect(page.locator("#text")).to_have_value(re.compile(r"^how are you do\S* $"))
+        page.screenshot(path=os.environ.get("NEXTWORD_SCREENSHOT") or str(tmp_path / "web.png"))  # README's: docs/web.png
+        browser.close()
