@@ -7,7 +7,9 @@
             typing.edit(insert="y")
 
 - Deadlines: every unary call has one (`timeout`, seconds).
-- Retries: UNAVAILABLE is retried with exponential backoff by gRPC's own retry policy.
+- Retries: a call waits for the server to be reachable (up to its deadline: a restarted
+  server is picked up within ~2 s, the reconnect backoff is kept short), and UNAVAILABLE
+  answers are retried with exponential backoff by gRPC's own retry policy.
 - Several addresses (a list, or a DNS name with several records via "dns:///name:port")
   are balanced round-robin per call: gRPC keeps long-lived HTTP/2 connections, so
   spreading calls has to happen in the client (see deploy/README.md).
@@ -56,12 +58,15 @@ def channel_options(retries: int, max_message_bytes: int = 65536) -> list[tuple[
         "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [{
             "name": [{"service": SERVICE}],
-            "retryPolicy": {"maxAttempts": max(2, retries + 1), "initialBackoff": "0.05s", "maxBackoff": "2s",
+            "retryPolicy": {"maxAttempts": max(2, min(retries + 1, 5)), "initialBackoff": "0.1s", "maxBackoff": "2s",
                             "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
         }],
     }
     return [("grpc.service_config", json.dumps(config)), ("grpc.enable_retries", 1 if retries else 0),
-            ("grpc.max_receive_message_length", max_message_bytes)]
+            ("grpc.max_receive_message_length", max_message_bytes),
+            # a keyboard cannot wait gRPC's default 2 minutes of backoff to see its server again
+            ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 2000)]
 
 
 def _channel(api, addresses, retries: int, tls: bool, root_certificates, certificate_chain, private_key):
@@ -86,14 +91,14 @@ class NextWordClient:
         self.timeout, self.metadata = timeout, metadata
 
     def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None) -> list[Suggestion]:
-        response = self.stub.Predict(_request(text, k, probability), timeout=timeout or self.timeout, metadata=self.metadata)
+        response = self.stub.Predict(_request(text, k, probability), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
         return _suggestions(response)
 
     def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
-        return self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata)
+        return self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
 
     def ping(self, timeout: float | None = None) -> None:
-        self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata)
+        self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
 
     def session(self, k: int = 3, probability: bool = False) -> "TypingSession":
         return TypingSession(self.stub, k, probability, self.metadata)
@@ -117,7 +122,7 @@ class TypingSession:
     def __init__(self, stub, k: int, probability: bool, metadata=None):
         self.k, self.probability, self.sequence = k, probability, 0
         self._requests: queue.Queue = queue.Queue()
-        self._responses = stub.PredictStream(iter(self._requests.get, _END), metadata=metadata)
+        self._responses = stub.PredictStream(iter(self._requests.get, _END), metadata=metadata, wait_for_ready=True)
 
     def _send(self, **input_) -> list[Suggestion]:
         self.sequence += 1
@@ -155,14 +160,14 @@ class AsyncNextWordClient:
         self.timeout, self.metadata = timeout, metadata
 
     async def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None) -> list[Suggestion]:
-        response = await self.stub.Predict(_request(text, k, probability), timeout=timeout or self.timeout, metadata=self.metadata)
+        response = await self.stub.Predict(_request(text, k, probability), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
         return _suggestions(response)
 
     async def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
-        return await self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata)
+        return await self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
 
     async def ping(self, timeout: float | None = None) -> None:
-        await self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata)
+        await self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
 
     def session(self, k: int = 3, probability: bool = False) -> "AsyncTypingSession":
         return AsyncTypingSession(self.stub, k, probability, self.metadata)
@@ -180,7 +185,7 @@ class AsyncNextWordClient:
 class AsyncTypingSession:
     def __init__(self, stub, k: int, probability: bool, metadata=None):
         self.k, self.probability, self.sequence = k, probability, 0
-        self._call = stub.PredictStream(metadata=metadata)
+        self._call = stub.PredictStream(metadata=metadata, wait_for_ready=True)
 
     async def _send(self, **input_) -> list[Suggestion]:
         self.sequence += 1

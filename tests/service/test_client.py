@@ -1,0 +1,52 @@
+"""The Python client against a server that goes away and comes back."""
+import threading
+import time
+
+import grpc
+import pytest
+
+from conftest import SHIPPED_MODEL
+from helpers import ServerProcess
+from service.client import NextWordClient
+
+
+def test_a_call_waits_for_a_restarted_server_within_its_deadline():
+    first = ServerProcess("--model-dir", SHIPPED_MODEL)
+    port = first.port
+    with NextWordClient(f"127.0.0.1:{port}", timeout=20) as client:
+        assert client.predict("how are yo")[0].text == "you"
+        first.stop()  # the server is gone ...
+        restarted = []
+        threading.Timer(1.0, lambda: restarted.append(ServerProcess("--model-dir", SHIPPED_MODEL, "--grpc-port", port))).start()
+        started = time.monotonic()
+        try:
+            assert client.predict("how are yo")[0].text == "you"  # ... and this call rides over the restart
+            assert time.monotonic() - started >= 1.0
+        finally:
+            for s in restarted:
+                s.stop()
+
+
+def test_deadlines_bound_the_wait_for_a_server_that_is_down():
+    server = ServerProcess("--model-dir", SHIPPED_MODEL)
+    port = server.port
+    server.stop()
+    with NextWordClient(f"127.0.0.1:{port}", timeout=0.5) as client:
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as e:
+            client.predict("how are yo")
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert time.monotonic() - started < 3
+
+
+def test_round_robin_spreads_calls_over_several_servers():
+    servers = [ServerProcess("--model-dir", SHIPPED_MODEL) for _ in range(2)]
+    try:
+        with NextWordClient([s.address for s in servers]) as client:
+            for _ in range(20):
+                client.ping()
+        counts = [s.sample("nextword_requests_total", method="Ping", code="OK") for s in servers]
+        assert all(c >= 5 for c in counts), counts
+    finally:
+        for s in servers:
+            s.stop()
