@@ -13,7 +13,8 @@
 - Several addresses (a list, or a DNS name with several records via "dns:///name:port")
   are balanced round-robin per call: gRPC keeps long-lived HTTP/2 connections, so
   spreading calls has to happen in the client (see deploy/README.md).
-- TLS: pass `tls=True` (system roots) or `root_certificates=` PEM bytes.
+- TLS: pass `tls=True` (system roots) or `root_certificates=` PEM bytes; for mutual TLS
+  also `certificate_chain=` and `private_key=`. A server with --auth-token: `token=`.
 """
 from __future__ import annotations
 
@@ -78,6 +79,11 @@ def _channel(api, addresses, retries: int, tls: bool, root_certificates, certifi
     return api.insecure_channel(target, options)
 
 
+def _with_token(metadata, token: str | None):
+    """The shared-token header for servers started with --auth-token."""
+    return [*(metadata or []), ("authorization", f"Bearer {token}")] if token else metadata
+
+
 def _request(text: str, k: int, probability: bool) -> pb.PredictRequest:
     return pb.PredictRequest(text=text, max_suggestions=k, options=pb.PredictOptions(include_probability=probability))
 
@@ -85,10 +91,11 @@ def _request(text: str, k: int, probability: bool) -> pb.PredictRequest:
 class NextWordClient:
     def __init__(self, addresses: str | list[str] = "localhost:50051", *, timeout: float = 2.0, retries: int = 3,
                  tls: bool = False, root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
-                 private_key: bytes | None = None, metadata: list[tuple[str, str]] | None = None):
+                 private_key: bytes | None = None, metadata: list[tuple[str, str]] | None = None,
+                 token: str | None = None):
         self.channel = _channel(grpc, addresses, retries, tls, root_certificates, certificate_chain, private_key)
         self.stub = pb_grpc.NextWordStub(self.channel)
-        self.timeout, self.metadata = timeout, metadata
+        self.timeout, self.metadata = timeout, _with_token(metadata, token)
 
     def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None) -> list[Suggestion]:
         response = self.stub.Predict(_request(text, k, probability), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
@@ -154,10 +161,11 @@ class AsyncNextWordClient:
 
     def __init__(self, addresses: str | list[str] = "localhost:50051", *, timeout: float = 2.0, retries: int = 3,
                  tls: bool = False, root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
-                 private_key: bytes | None = None, metadata: list[tuple[str, str]] | None = None):
+                 private_key: bytes | None = None, metadata: list[tuple[str, str]] | None = None,
+                 token: str | None = None):
         self.channel = _channel(grpc.aio, addresses, retries, tls, root_certificates, certificate_chain, private_key)
         self.stub = pb_grpc.NextWordStub(self.channel)
-        self.timeout, self.metadata = timeout, metadata
+        self.timeout, self.metadata = timeout, _with_token(metadata, token)
 
     async def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None) -> list[Suggestion]:
         response = await self.stub.Predict(_request(text, k, probability), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)

@@ -25,6 +25,7 @@ from service.metrics import Metrics
 from service.predictor import Predictor
 from service.protocol import SERVICE_NAME, NextWordServicer
 from service.runtime import ModelError, Runtime
+from service.security import TokenInterceptor, server_credentials
 from service.settings import Settings, SettingsError
 
 log = logging.getLogger("nextword.server")
@@ -68,15 +69,19 @@ class NextWordServer:
         self.predictor = Predictor(self.runtime, self.batcher, s, self.metrics)
         options = [("grpc.max_receive_message_length", s.max_message_bytes),
                    ("grpc.max_send_message_length", s.max_message_bytes), ("grpc.so_reuseport", 0)]
-        self.server = grpc.aio.server(interceptors=[MetricsInterceptor(self.metrics)], options=options)
+        interceptors = [MetricsInterceptor(self.metrics)] + ([TokenInterceptor(s.auth_token)] if s.auth_token else [])
+        self.server = grpc.aio.server(interceptors=interceptors, options=options)
         pb_grpc.add_NextWordServicer_to_server(NextWordServicer(self.predictor, self.metrics, s.max_streams), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         if s.reflection:
             reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+        credentials = server_credentials(s)
         try:
-            self.grpc_port = self.server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+            address = f"{s.host}:{s.grpc_port}"
+            self.grpc_port = (self.server.add_secure_port(address, credentials) if credentials
+                              else self.server.add_insecure_port(address))
         except RuntimeError:
             self.grpc_port = 0
         if not self.grpc_port:
@@ -91,8 +96,10 @@ class NextWordServer:
         await asyncio.get_running_loop().run_in_executor(None, self.runtime.warm_up)  # health answers meanwhile
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving model %s %s on %s, gRPC port %s, metrics port %s",
-                 self.runtime.name, self.runtime.version, self.runtime.provider, self.grpc_port, self.metrics_port)
+        log.info("serving model %s %s on %s, gRPC port %s (%s%s), metrics port %s",
+                 self.runtime.name, self.runtime.version, self.runtime.provider, self.grpc_port,
+                 "mutual TLS" if s.tls_client_ca else "TLS" if s.tls_cert else "plaintext",
+                 ", token required" if s.auth_token else "", self.metrics_port)
 
     async def stop(self) -> None:
         """Drain: NOT_SERVING, refuse new calls, let calls in flight finish within the grace period."""

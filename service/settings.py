@@ -41,6 +41,10 @@ class Settings:
     max_queue: int = _doc(512, "model steps waiting at most; beyond, calls get RESOURCE_EXHAUSTED")
     max_streams: int = _doc(1000, "open typing sessions (streams) at most; beyond, RESOURCE_EXHAUSTED")
     max_message_bytes: int = _doc(65536, "largest gRPC message accepted or sent (bytes)")
+    tls_cert: str = _doc("", "PEM certificate chain of the server: serve gRPC over TLS (with tls_key)")
+    tls_key: str = _doc("", "PEM private key of the server certificate")
+    tls_client_ca: str = _doc("", "PEM CA bundle: require client certificates signed by it (mutual TLS)")
+    auth_token: str = _doc("", "shared token: calls must send metadata 'authorization: Bearer <token>' (health exempt)")
     grace_seconds: float = _doc(10.0, "on SIGTERM, how long calls in flight may take to finish")
     reflection: bool = _doc(True, "serve gRPC server reflection (for grpcurl and similar tools)")
     log_level: str = _doc("INFO", "log level: DEBUG, INFO, WARNING, ERROR")
@@ -52,6 +56,10 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise SettingsError("tls_cert and tls_key go together: give both or neither")
+        if self.tls_client_ca and not self.tls_cert:
+            raise SettingsError("tls_client_ca (mutual TLS) needs tls_cert and tls_key as well")
         if self.provider not in PROVIDERS:
             raise SettingsError(f"provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}")
         return self
