@@ -42,6 +42,10 @@ class Suggestion:
     kind: str  # "next_word" or "completion"
 
 
+def _model_of(response: pb.PredictResponse) -> tuple[str, str]:
+    return response.model_name, response.model_version
+
+
 def _suggestions(response: pb.PredictResponse) -> list[Suggestion]:
     return [Suggestion(s.text, s.probability, KINDS.get(s.kind, "unknown")) for s in response.suggestions]
 
@@ -128,6 +132,7 @@ class TypingSession:
 
     def __init__(self, stub, k: int, probability: bool, metadata=None):
         self.k, self.probability, self.sequence = k, probability, 0
+        self.model: tuple[str, str] | None = None  # (name, version) of the model that last answered
         self._requests: queue.Queue = queue.Queue()
         self._responses = stub.PredictStream(iter(self._requests.get, _END), metadata=metadata, wait_for_ready=True)
 
@@ -135,7 +140,9 @@ class TypingSession:
         self.sequence += 1
         self._requests.put(pb.StreamRequest(max_suggestions=self.k, sequence=self.sequence,
                                             options=pb.PredictOptions(include_probability=self.probability), **input_))
-        return _suggestions(next(self._responses))
+        response = next(self._responses)
+        self.model = _model_of(response)
+        return _suggestions(response)
 
     def text(self, text: str) -> list[Suggestion]:
         """Send the whole text typed so far."""

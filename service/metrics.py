@@ -31,6 +31,8 @@ class Metrics:
         self.cache_misses = Counter("nextword_state_cache_misses", "contexts computed from the start", registry=r)
         self.cache_entries = Gauge("nextword_state_cache_entries", "contexts held in the shared state cache", registry=r)
         self.streams = Gauge("nextword_stream_sessions", "typing sessions (PredictStream calls) open now", registry=r)
+        self.reloads = Counter("nextword_model_reloads", "model swaps asked for (SIGHUP), by result: ok or failed",
+                               ["result"], registry=r)
         self.model = Info("nextword_model", "the model being served and the execution provider in use", registry=r)
 
     def serve(self, host: str, port: int):

@@ -9,6 +9,8 @@ answer never depends on what happens to be cached.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +51,26 @@ class Predictor:
         h, c = runtime.zero_state(1)
         step = runtime.run(np.array([[BOS_ID]], np.int64), h, c)
         self.root = Entry(0, step.h[:, 0], step.c[:, 0], step.logprobs[0])
+        self.users = 0  # calls and streams answering from this model now
+        self._idle = asyncio.Event()
+
+    @contextlib.contextmanager
+    def lease(self):
+        """Held by each call and stream, so a model swapped out keeps serving them to the end."""
+        self.users += 1
+        self._idle.clear()
+        try:
+            yield self
+        finally:
+            self.users -= 1
+            if self.users == 0:
+                self._idle.set()
+
+    async def retire(self) -> None:
+        """After a swap: wait for the last call or stream on this model, then stop its batcher."""
+        if self.users:
+            await self._idle.wait()
+        await self.batcher.close()
 
     def new_session(self) -> TypingSession:
         return TypingSession("", ContextCache(4))

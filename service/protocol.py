@@ -41,14 +41,15 @@ def to_proto(suggestions: list[Suggestion], with_probability: bool) -> list[pb.S
 
 class NextWordServicer(pb_grpc.NextWordServicer):
     def __init__(self, predictor: Predictor, metrics, max_streams: int):
-        self.predictor, self.metrics, self.max_streams = predictor, metrics, max_streams
-        runtime = predictor.runtime
-        self.model_name, self.model_version = runtime.name, runtime.version
+        self.predictor = predictor  # the current model; swapped by the server on reload
+        self.metrics, self.max_streams = metrics, max_streams
         self.open_streams = 0
 
-    def _response(self, suggestions, options, sequence: int = 0) -> pb.PredictResponse:
+    @staticmethod
+    def _response(predictor, suggestions, options, sequence: int = 0) -> pb.PredictResponse:
         return pb.PredictResponse(suggestions=to_proto(suggestions, options.include_probability),
-                                  model_name=self.model_name, model_version=self.model_version, sequence=sequence)
+                                  model_name=predictor.runtime.name, model_version=predictor.runtime.version,
+                                  sequence=sequence)
 
     async def _fail(self, context, error: Exception):
         code = status_for(error)
@@ -58,23 +59,25 @@ class NextWordServicer(pb_grpc.NextWordServicer):
         await context.abort(code, str(error))
 
     async def Predict(self, request, context):
-        try:
-            suggestions = await self.predictor.predict(request.text, request.max_suggestions)
-        except Exception as e:
-            await self._fail(context, e)
-        return self._response(suggestions, request.options)
+        with self.predictor.lease() as predictor:
+            try:
+                suggestions = await predictor.predict(request.text, request.max_suggestions)
+            except Exception as e:
+                await self._fail(context, e)
+            return self._response(predictor, suggestions, request.options)
 
     async def PredictStream(self, request_iterator, context):
         if self.open_streams >= self.max_streams:
             await self._fail(context, StreamLimit(f"server busy: {self.open_streams} typing sessions open"))
         self.open_streams += 1
         self.metrics.streams.inc()
-        session = self.predictor.new_session()  # freed when the stream ends, however it ends
         try:
-            async for request in request_iterator:
-                text = self._session_text(session, request)
-                suggestions = await self.predictor.predict(text, request.max_suggestions, session.cache)
-                yield self._response(suggestions, request.options, request.sequence)
+            with self.predictor.lease() as predictor:  # a stream keeps the model it started with
+                session = predictor.new_session()  # freed when the stream ends, however it ends
+                async for request in request_iterator:
+                    text = self._session_text(session, request)
+                    suggestions = await predictor.predict(text, request.max_suggestions, session.cache)
+                    yield self._response(predictor, suggestions, request.options, request.sequence)
         except Exception as e:
             await self._fail(context, e)
         finally:
@@ -96,7 +99,7 @@ class NextWordServicer(pb_grpc.NextWordServicer):
         runtime = self.predictor.runtime
         evaluation = runtime.manifest.get("evaluation") or {}
         return pb.ModelInfo(
-            name=self.model_name, version=self.model_version, vocab_size=len(runtime.vocab),
+            name=runtime.name, version=runtime.version, vocab_size=len(runtime.vocab),
             execution_provider=runtime.provider, tokenizer_version=str(runtime.manifest.get("tokenizer_version", "")),
             evaluation=_numbers(evaluation.get("lstm")), baseline_evaluation=_numbers(evaluation.get("trigram_kn")),
             max_suggestions=self.predictor.settings.max_suggestions)

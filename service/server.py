@@ -3,6 +3,13 @@
 Lifecycle: health is NOT_SERVING until the model is loaded and warmed up, then SERVING.
 On SIGTERM (or SIGINT) health goes NOT_SERVING, new calls are refused, calls in flight
 get `grace_seconds` to finish, and the process exits 0.
+
+Hot swap: on SIGHUP the model directory is loaded again (point a symlink at a new export,
+then send SIGHUP), beside the model being served: warmed up and given a smoke prediction.
+Only if all that works does it replace the old one, atomically for new calls; calls and
+streams already running finish on the model they started with, which is then released. A
+model that fails is rejected: the old one keeps serving, and the failure is logged and
+counted in nextword_model_reloads_total{result="failed"}.
 """
 from __future__ import annotations
 
@@ -63,15 +70,20 @@ class NextWordServer:
         self.stopped = asyncio.Event()
         self.grpc_port = self.metrics_port = None
 
+    def _predictor(self, runtime: Runtime) -> Predictor:
+        s = self.settings
+        batcher = MicroBatcher(runtime, self.metrics, s.max_batch, s.max_wait_us / 1e6, s.max_queue)
+        return Predictor(runtime, batcher, s, self.metrics)
+
     async def start(self) -> None:
         s = self.settings
-        self.batcher = MicroBatcher(self.runtime, self.metrics, s.max_batch, s.max_wait_us / 1e6, s.max_queue)
-        self.predictor = Predictor(self.runtime, self.batcher, s, self.metrics)
+        self.predictor = self._predictor(self.runtime)
         options = [("grpc.max_receive_message_length", s.max_message_bytes),
                    ("grpc.max_send_message_length", s.max_message_bytes), ("grpc.so_reuseport", 0)]
         interceptors = [MetricsInterceptor(self.metrics)] + ([TokenInterceptor(s.auth_token)] if s.auth_token else [])
         self.server = grpc.aio.server(interceptors=interceptors, options=options)
-        pb_grpc.add_NextWordServicer_to_server(NextWordServicer(self.predictor, self.metrics, s.max_streams), self.server)
+        self.servicer = NextWordServicer(self.predictor, self.metrics, s.max_streams)
+        pb_grpc.add_NextWordServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -92,7 +104,7 @@ class NextWordServer:
             except OSError as e:
                 raise SettingsError(f"cannot serve metrics on {s.metrics_host}:{s.metrics_port}: {e.strerror}") from None
         await self.server.start()
-        self.batcher.start()
+        self.predictor.batcher.start()
         await asyncio.get_running_loop().run_in_executor(None, self.runtime.warm_up)  # health answers meanwhile
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -101,13 +113,39 @@ class NextWordServer:
                  "mutual TLS" if s.tls_client_ca else "TLS" if s.tls_cert else "plaintext",
                  ", token required" if s.auth_token else "", self.metrics_port)
 
+    async def reload(self) -> bool:
+        """Load the model directory again and swap it in if it works (see the module doc)."""
+        s, loop, old = self.settings, asyncio.get_running_loop(), self.servicer.predictor
+        try:
+            runtime = await loop.run_in_executor(None, lambda: Runtime(s.model_dir, s.provider, s.threads, s.int8))
+            await loop.run_in_executor(None, runtime.warm_up)
+            new = self._predictor(runtime)
+            new.batcher.start()
+            smoke = await new.predict("how are yo", 3)
+            if not smoke or not all(any(ch.isalpha() for ch in w.text) for w in smoke):
+                await new.batcher.close()
+                raise ModelError("the smoke prediction gave no words")
+        except Exception as e:  # any failure leaves the old model serving
+            self.metrics.reloads.labels("failed").inc()
+            log.error("model reload from %s failed, still serving %s %s: %s", s.model_dir,
+                      old.runtime.name, old.runtime.version, e)
+            return False
+        self.servicer.predictor = self.predictor = new
+        self.metrics.reloads.labels("ok").inc()
+        self.metrics.model.info({"name": runtime.name, "version": runtime.version, "provider": runtime.provider})
+        log.info("swapped model %s %s for %s %s", old.runtime.name, old.runtime.version, runtime.name, runtime.version)
+        self._retiring = asyncio.ensure_future(old.retire())
+        return True
+
     async def stop(self) -> None:
         """Drain: NOT_SERVING, refuse new calls, let calls in flight finish within the grace period."""
         log.info("draining: up to %.1f s for calls in flight", self.settings.grace_seconds)
         await self.health.enter_graceful_shutdown()
         started = time.perf_counter()
         await self.server.stop(self.settings.grace_seconds)
-        await self.batcher.close()
+        await self.predictor.batcher.close()
+        if getattr(self, "_retiring", None):
+            await asyncio.gather(self._retiring, return_exceptions=True)
         if getattr(self, "metrics_http", None):
             self.metrics_http.shutdown()
         log.info("stopped after %.2f s", time.perf_counter() - started)
@@ -124,6 +162,7 @@ async def serve(s: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(server.reload()))
     await stop.wait()
     await server.stop()
     return 0

@@ -29,6 +29,7 @@ class ServerProcess:
             self.proc.kill()
             raise AssertionError(f"server did not start: {line}{self.proc.stderr.read()}")
         self.port, self.metrics_port = int(match.group(1)), match.group(2)
+        self.log = ""
         self.address = f"127.0.0.1:{self.port}"
 
     def channel(self) -> grpc.Channel:
@@ -41,7 +42,7 @@ class ServerProcess:
     def metrics(self) -> str:
         return urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
 
-    def sample(self, name: str, **labels) -> float:
+    def sample(self, name: str, /, **labels) -> float:
         """The value of one metric sample in the current scrape (0 if absent)."""
         want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
         for line in self.metrics().splitlines():
@@ -58,12 +59,16 @@ class ServerProcess:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
-    def stop(self) -> None:
+    def stop(self) -> str:
+        """Stop the server (if still running); returns what it logged."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+        if not self.proc.stderr.closed:
+            self.log = self.proc.stderr.read()
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+        return self.log
 
 
 def wait_until(predicate, timeout: float = 10.0, every: float = 0.05) -> bool:
