@@ -88,8 +88,13 @@ def _with_token(metadata, token: str | None):
     return [*(metadata or []), ("authorization", f"Bearer {token}")] if token else metadata
 
 
+def wire_text(text: str) -> str:
+    """Text that protobuf can send: surrogate pairs joined, lone surrogates as U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def _request(text: str, k: int, probability: bool) -> pb.PredictRequest:
-    return pb.PredictRequest(text=text, max_suggestions=k, options=pb.PredictOptions(include_probability=probability))
+    return pb.PredictRequest(text=wire_text(text), max_suggestions=k, options=pb.PredictOptions(include_probability=probability))
 
 
 class NextWordClient:
@@ -146,11 +151,11 @@ class TypingSession:
 
     def text(self, text: str) -> list[Suggestion]:
         """Send the whole text typed so far."""
-        return self._send(text=text)
+        return self._send(text=wire_text(text))
 
     def edit(self, delete: int = 0, insert: str = "") -> list[Suggestion]:
         """Send what changed: `delete` characters removed from the end, then `insert` added."""
-        return self._send(edit=pb.TextEdit(delete=delete, insert=insert))
+        return self._send(edit=pb.TextEdit(delete=delete, insert=wire_text(insert)))
 
     def close(self) -> None:
         self._requests.put(_END)
@@ -212,10 +217,10 @@ class AsyncTypingSession:
         return _suggestions(response)
 
     async def text(self, text: str) -> list[Suggestion]:
-        return await self._send(text=text)
+        return await self._send(text=wire_text(text))
 
     async def edit(self, delete: int = 0, insert: str = "") -> list[Suggestion]:
-        return await self._send(edit=pb.TextEdit(delete=delete, insert=insert))
+        return await self._send(edit=pb.TextEdit(delete=delete, insert=wire_text(insert)))
 
     async def close(self) -> None:
         await self._call.done_writing()

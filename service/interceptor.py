@@ -93,3 +93,53 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             with self._tracked(method, context):
                 return await behavior(request, context)
         return handle_writes
+
+
+class _Malformed:
+    """Stands in for a request that did not decode, so the handler can say why."""
+
+    def __init__(self, error: Exception):
+        reason = str(error).rsplit(":", 1)[-1].strip() or type(error).__name__
+        self.message = ("request is not a valid nextword message: "
+                        + ("text is not valid UTF-8" if "UTF-8" in reason else reason.lower()))
+
+
+def _lenient(deserialize):
+    def parse(data: bytes):
+        try:
+            return deserialize(data)
+        except Exception as e:  # protobuf's DecodeError, or anything a garbled message provokes
+            return _Malformed(e)
+    return parse
+
+
+class DecodeErrorInterceptor(grpc.aio.ServerInterceptor):
+    """A message that does not decode (bad UTF-8, corrupt wire format) gets INVALID_ARGUMENT
+    with a message a person understands, instead of gRPC's UNKNOWN with an exception name."""
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or handler.request_deserializer is None or handler.unary_stream:
+            return handler
+        codec = (_lenient(handler.request_deserializer), handler.response_serializer)
+        if handler.unary_unary:
+            behavior = handler.unary_unary
+
+            async def unary(request, context):
+                if isinstance(request, _Malformed):
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+                return await behavior(request, context)
+            return grpc.unary_unary_rpc_method_handler(unary, *codec)
+        if handler.stream_stream:
+            behavior = handler.stream_stream
+
+            async def stream(request_iterator, context):
+                async def checked():
+                    async for request in request_iterator:
+                        if isinstance(request, _Malformed):
+                            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+                        yield request
+                async for response in behavior(checked(), context):
+                    yield response
+            return grpc.stream_stream_rpc_method_handler(stream, *codec)
+        return handler

@@ -78,6 +78,8 @@ class NextWordServicer(pb_grpc.NextWordServicer):
                     text = self._session_text(session, request)
                     suggestions = await predictor.predict(text, request.max_suggestions, session.cache)
                     yield self._response(predictor, suggestions, request.options, request.sequence)
+        except grpc.aio.AbortError:
+            raise  # already answered with its status (e.g. a message that did not decode)
         except Exception as e:
             await self._fail(context, e)
         finally:

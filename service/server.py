@@ -27,7 +27,7 @@ from grpc_reflection.v1alpha import reflection
 from service import settings as settings_mod
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.batching import MicroBatcher
-from service.interceptor import MetricsInterceptor
+from service.interceptor import DecodeErrorInterceptor, MetricsInterceptor
 from service.metrics import Metrics
 from service.predictor import Predictor
 from service.protocol import SERVICE_NAME, NextWordServicer
@@ -80,7 +80,8 @@ class NextWordServer:
         self.predictor = self._predictor(self.runtime)
         options = [("grpc.max_receive_message_length", s.max_message_bytes),
                    ("grpc.max_send_message_length", s.max_message_bytes), ("grpc.so_reuseport", 0)]
-        interceptors = [MetricsInterceptor(self.metrics)] + ([TokenInterceptor(s.auth_token)] if s.auth_token else [])
+        interceptors = [MetricsInterceptor(self.metrics), DecodeErrorInterceptor()]
+        interceptors += [TokenInterceptor(s.auth_token)] if s.auth_token else []
         self.server = grpc.aio.server(interceptors=interceptors, options=options)
         self.servicer = NextWordServicer(self.predictor, self.metrics, s.max_streams)
         pb_grpc.add_NextWordServicer_to_server(self.servicer, self.server)
