@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import queue
+import time
 from dataclasses import dataclass
 
 import grpc
@@ -133,29 +134,58 @@ _END = object()
 
 
 class TypingSession:
-    """A typing session over PredictStream: the server keeps the model state between keystrokes."""
+    """A typing session over PredictStream: the server keeps the model state between keystrokes.
 
-    def __init__(self, stub, k: int, probability: bool, metadata=None):
+    The session also keeps its text, so when the stream breaks (the server restarted, a
+    connection dropped) it opens a new one and resumes from the whole text, retrying with
+    backoff for up to `resume_seconds`; the caller only sees a slower keystroke.
+    """
+
+    def __init__(self, stub, k: int, probability: bool, metadata=None, resume_seconds: float = 10.0):
         self.k, self.probability, self.sequence = k, probability, 0
+        self.stub, self.metadata, self.resume_seconds = stub, metadata, resume_seconds
         self.model: tuple[str, str] | None = None  # (name, version) of the model that last answered
-        self._requests: queue.Queue = queue.Queue()
-        self._responses = stub.PredictStream(iter(self._requests.get, _END), metadata=metadata, wait_for_ready=True)
+        self.typed = ""                              # the session's text, as the server has it
+        self.resumed = 0                             # how many times the stream was reopened
+        self._open()
 
-    def _send(self, **input_) -> list[Suggestion]:
-        self.sequence += 1
+    def _open(self) -> None:
+        self._requests: queue.Queue = queue.Queue()
+        self._responses = self.stub.PredictStream(iter(self._requests.get, _END), metadata=self.metadata)
+
+    def _ask(self, **input_) -> pb.PredictResponse:
         self._requests.put(pb.StreamRequest(max_suggestions=self.k, sequence=self.sequence,
                                             options=pb.PredictOptions(include_probability=self.probability), **input_))
-        response = next(self._responses)
-        self.model = _model_of(response)
+        return next(self._responses)
+
+    def _send(self, new_text: str, /, **input_) -> list[Suggestion]:
+        self.sequence += 1
+        give_up, backoff = time.monotonic() + self.resume_seconds, 0.1
+        while True:
+            try:
+                response = self._ask(**input_)
+                break
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > give_up:
+                    raise
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+                self._open()
+                self.resumed += 1
+                input_ = {"text": new_text}  # a new stream starts from the whole text
+        self.typed, self.model = new_text, _model_of(response)
         return _suggestions(response)
 
     def text(self, text: str) -> list[Suggestion]:
         """Send the whole text typed so far."""
-        return self._send(text=wire_text(text))
+        text = wire_text(text)
+        return self._send(text, text=text)
 
     def edit(self, delete: int = 0, insert: str = "") -> list[Suggestion]:
         """Send what changed: `delete` characters removed from the end, then `insert` added."""
-        return self._send(edit=pb.TextEdit(delete=delete, insert=wire_text(insert)))
+        insert = wire_text(insert)
+        text = self.typed[: max(len(self.typed) - delete, 0)] + insert
+        return self._send(text, edit=pb.TextEdit(delete=delete, insert=insert))
 
     def close(self) -> None:
         self._requests.put(_END)

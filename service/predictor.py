@@ -66,10 +66,14 @@ class Predictor:
             if self.users == 0:
                 self._idle.set()
 
-    async def retire(self) -> None:
-        """After a swap: wait for the last call or stream on this model, then stop its batcher."""
+    async def idle(self) -> None:
+        """Returns when no call or stream is using this model."""
         if self.users:
             await self._idle.wait()
+
+    async def retire(self) -> None:
+        """After a swap: wait for the last call or stream on this model, then stop its batcher."""
+        await self.idle()
         await self.batcher.close()
 
     def new_session(self) -> TypingSession:

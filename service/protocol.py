@@ -44,6 +44,11 @@ class NextWordServicer(pb_grpc.NextWordServicer):
         self.predictor = predictor  # the current model; swapped by the server on reload
         self.metrics, self.max_streams = metrics, max_streams
         self.open_streams = 0
+        self.draining = False  # set on SIGTERM: new calls are refused, calls in flight go on
+
+    async def _refuse_if_draining(self, context) -> None:
+        if self.draining:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down; try again (another instance)")
 
     @staticmethod
     def _response(predictor, suggestions, options, sequence: int = 0) -> pb.PredictResponse:
@@ -59,6 +64,7 @@ class NextWordServicer(pb_grpc.NextWordServicer):
         await context.abort(code, str(error))
 
     async def Predict(self, request, context):
+        await self._refuse_if_draining(context)
         with self.predictor.lease() as predictor:
             try:
                 suggestions = await predictor.predict(request.text, request.max_suggestions)
@@ -67,6 +73,7 @@ class NextWordServicer(pb_grpc.NextWordServicer):
             return self._response(predictor, suggestions, request.options)
 
     async def PredictStream(self, request_iterator, context):
+        await self._refuse_if_draining(context)
         if self.open_streams >= self.max_streams:
             await self._fail(context, StreamLimit(f"server busy: {self.open_streams} typing sessions open"))
         self.open_streams += 1
@@ -98,6 +105,7 @@ class NextWordServicer(pb_grpc.NextWordServicer):
         return session.text
 
     async def GetModelInfo(self, request, context):
+        await self._refuse_if_draining(context)
         runtime = self.predictor.runtime
         evaluation = runtime.manifest.get("evaluation") or {}
         return pb.ModelInfo(
@@ -107,6 +115,7 @@ class NextWordServicer(pb_grpc.NextWordServicer):
             max_suggestions=self.predictor.settings.max_suggestions)
 
     async def Ping(self, request, context):
+        await self._refuse_if_draining(context)
         return pb.PingResponse()
 
 

@@ -139,11 +139,20 @@ class NextWordServer:
         return True
 
     async def stop(self) -> None:
-        """Drain: NOT_SERVING, refuse new calls, let calls in flight finish within the grace period."""
-        log.info("draining: up to %.1f s for calls in flight", self.settings.grace_seconds)
+        """Drain: NOT_SERVING, refuse new calls (UNAVAILABLE), let calls in flight finish
+        within the grace period, then stop the gRPC server (cancelling what is left)."""
+        grace = self.settings.grace_seconds
+        log.info("draining: up to %.1f s for calls in flight", grace)
         await self.health.enter_graceful_shutdown()
+        self.servicer.draining = True
         started = time.perf_counter()
-        await self.server.stop(self.settings.grace_seconds)
+        try:
+            # refuse cleanly for a moment even when idle: calls already on their way get a
+            # retryable UNAVAILABLE from us, not a CANCELLED from a gRPC server going away
+            await asyncio.gather(asyncio.wait_for(self.servicer.predictor.idle(), grace), asyncio.sleep(min(1.0, grace)))
+        except asyncio.TimeoutError:
+            log.warning("grace period over with %d calls or streams still open", self.servicer.predictor.users)
+        await self.server.stop(max(grace - (time.perf_counter() - started), 0.1))
         await self.predictor.batcher.close()
         if getattr(self, "_retiring", None):
             await asyncio.gather(self._retiring, return_exceptions=True)
