@@ -21,6 +21,7 @@ COMMANDS = {
     "web": ("service.web", "a typing page in the browser, forwarding to the gRPC server"),
     "health": ("service.health_cmd", "ask a running server's gRPC health service; exit 0 when SERVING"),
     "bench": ("service.bench", "benchmark the server: Predict vs an empty RPC, context length, streams"),
+    "soak": ("service.soak", "hold the server above capacity for minutes: statuses, latency and memory over time"),
 }
 
 # Mistakes a user can make; reported as one line, without a traceback.

@@ -82,7 +82,8 @@ class NextWordServer:
                    ("grpc.max_send_message_length", s.max_message_bytes), ("grpc.so_reuseport", 0)]
         interceptors = [MetricsInterceptor(self.metrics), DecodeErrorInterceptor()]
         interceptors += [TokenInterceptor(s.auth_token)] if s.auth_token else []
-        self.server = grpc.aio.server(interceptors=interceptors, options=options)
+        # gRPC's own admission limit sheds load before it queues up inside the server
+        self.server = grpc.aio.server(interceptors=interceptors, options=options, maximum_concurrent_rpcs=s.max_concurrent_rpcs)
         self.servicer = NextWordServicer(self.predictor, self.metrics, s.max_streams)
         pb_grpc.add_NextWordServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -39,6 +39,7 @@ class Settings:
     max_text_chars: int = _doc(8192, "longest text accepted (characters); longer is INVALID_ARGUMENT")
     max_suggestions: int = _doc(10, "most suggestions one request may ask for")
     max_queue: int = _doc(512, "model steps waiting at most; beyond, calls get RESOURCE_EXHAUSTED")
+    max_concurrent_rpcs: int = _doc(2048, "RPCs at once at most, streams included; beyond, RESOURCE_EXHAUSTED at admission")
     max_streams: int = _doc(1000, "open typing sessions (streams) at most; beyond, RESOURCE_EXHAUSTED")
     max_message_bytes: int = _doc(65536, "largest gRPC message accepted or sent (bytes)")
     tls_cert: str = _doc("", "PEM certificate chain of the server: serve gRPC over TLS (with tls_key)")
@@ -52,7 +53,7 @@ class Settings:
 
     def validate(self) -> "Settings":
         positive = ("max_batch", "cache_size", "max_context_tokens", "max_text_chars", "max_suggestions",
-                    "max_queue", "max_streams", "max_message_bytes")
+                    "max_queue", "max_concurrent_rpcs", "max_streams", "max_message_bytes")
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
