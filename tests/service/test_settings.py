@@ -56,3 +56,13 @@ def test_startup_mistakes_are_one_line_errors(flags, message, busy_port, tmp_pat
                     "--metrics-port", "0", *flags, check=False)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_readme_documents_every_setting():
+    from dataclasses import fields
+
+    from conftest import ROOT
+    readme = (ROOT / "README.md").read_text()
+    for f in fields(settings.Settings):
+        flag, env = "--" + f.name.replace("_", "-"), "NEXTWORD_" + f.name.upper()
+        assert f"| `{flag}` | `{env}` |" in readme, f"{flag} is missing from the README's settings table"
