@@ -12,7 +12,7 @@ def test_two_processes_train_as_well_as_one(tmp_path, tiny_run):
            "-m", "model.cli", "train", "--corpus", str(TINY_CORPUS), "--out", str(tmp_path / "ddp"),
            "--epochs", "2", "--seed", "3", *TINY_MODEL_FLAGS]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=400, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 process(es)" in proc.stdout
     ddp = checkpoint.load(tmp_path / "ddp" / "best.pt")["progress"]
