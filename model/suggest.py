@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.text import SENTENCE_END, Vocab, is_word, normalize, split_typed, tokenize
+from model.text import SENTENCE_END, Vocab, is_word, normalize, split_typed
 
 _END = "\U0010ffff"  # sorts after any character: [p, p + _END) holds all words starting with p
 
@@ -69,9 +69,12 @@ class Suggester:
 
 
 def starts_sentence(context: str) -> bool:
-    """True when the next word begins a message or a sentence."""
-    tokens = tokenize(context)
-    return not tokens or tokens[-1] in SENTENCE_END
+    """True when the next word begins a message or a sentence. Looks only at the end of
+    the context (".!?" are always tokens of their own): per-keystroke cost stays flat."""
+    end = len(context)
+    while end and context[end - 1].isspace():
+        end -= 1
+    return end == 0 or context[end - 1] in SENTENCE_END
 
 
 def cased(word: str, partial: str, sentence_start: bool) -> str:

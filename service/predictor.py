@@ -96,14 +96,14 @@ class Predictor:
 
     async def entry(self, context: str, cache: ContextCache) -> Entry:
         """The model's state after a context: cached, extended from its parent, or computed."""
-        if not context.strip():
+        if not context or context.isspace():  # isspace stops at the first letter: no copy of the text
             return self.root
         entry = cache.get(context)
         if entry is not None:
             self.metrics.cache_hits.inc()
             return entry
         parent_text = parent_context(context)
-        parent = self.root if not parent_text.strip() else cache.get(parent_text)
+        parent = self.root if not parent_text or parent_text.isspace() else cache.get(parent_text)
         new = self.vocab.encode(tokenize(context[len(parent_text):]))
         if parent is not None and parent.tokens + len(new) <= self.settings.max_context_tokens:
             self.metrics.cache_hits.inc()
