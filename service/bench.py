@@ -36,6 +36,8 @@ def add_arguments(p) -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
     p.add_argument("--concurrency", default="1,16,64", help="client concurrency levels for the throughput table")
     p.add_argument("--server-args", default="", help="extra flags for the server, e.g. \"--max-batch 1\"")
+    p.add_argument("--workload", default="typing", choices=["typing", "cold"],
+                   help="typing: keystrokes of chat messages; cold: every request a new context (model steps, for batching)")
 
 
 # ---- load generator (runs in a child process) -------------------------------------------
@@ -47,6 +49,13 @@ async def _worker(stub, pb, kind: str, prefix: str, deadline: float, latencies: 
         while time.perf_counter() < deadline:
             t = time.perf_counter()
             await stub.Ping(pb.PingRequest())
+            latencies.append(time.perf_counter() - t)
+        return
+    if kind == "cold":  # every request a context never seen: always a model step of several tokens
+        while time.perf_counter() < deadline:
+            i += 1
+            t = time.perf_counter()
+            await stub.Predict(pb.PredictRequest(text=f"{offset} {i} {SAMPLES[i % len(SAMPLES)]} "))
             latencies.append(time.perf_counter() - t)
         return
     if kind == "stream":
@@ -134,11 +143,11 @@ def main(args) -> int:
         print(f"{'':<34}{'conc':>5}{'req/s':>10}{'p50':>10}{'p99':>10}")
         for conc in [int(c) for c in args.concurrency.split(",")]:
             floor = measure(address, "ping", conc, args.seconds)
-            predict = measure(address, "predict", conc, args.seconds)
+            predict = measure(address, "predict" if args.workload == "typing" else "cold", conc, args.seconds)
             print(row("Ping (empty RPC, the floor)", conc, floor))
-            print(row("Predict (typing, per keystroke)", conc, predict,
+            print(row(f"Predict ({'typing, per keystroke' if args.workload == 'typing' else 'cold contexts'})", conc, predict,
                       f"p50 {predict['p50'] / floor['p50']:.2f}x floor, throughput {predict['rps'] / floor['rps']:.2f}x floor"))
-        for kind, label in (("predict", "unary"), ("stream", "stream")):
+        for kind, label in (("predict", "unary"), ("stream", "stream")) if args.workload == "typing" else ():
             short = measure(address, kind, 1, args.seconds, context_words=5)
             long = measure(address, kind, 1, args.seconds, context_words=200)
             print(row(f"keystroke, {label}, 5 words before", 1, short))
