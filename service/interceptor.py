@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import time
 from collections import deque
 
 import grpc
+
+log = logging.getLogger("nextword.interceptor")
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
@@ -44,11 +47,13 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             raise
         finally:
             self.metrics.inflight.dec()
-            if isinstance(failed, asyncio.CancelledError):
-                code = "CANCELLED"
+            if isinstance(failed, (asyncio.CancelledError, GeneratorExit)):
+                code = "CANCELLED"  # the client went away (GeneratorExit: gRPC closed a stream's responses)
             else:
                 code = context.code()
                 code = code.name if isinstance(code, grpc.StatusCode) else ("UNKNOWN" if failed else "OK")
+            if code == "UNKNOWN":  # an exception no handler turned into a status: worth knowing which
+                log.warning("%s ended without a status: %s: %s", method, type(failed).__name__, failed)
             self.metrics.requests.labels(method, code).inc()
 
     def _unary(self, method, behavior):

@@ -56,7 +56,10 @@ async def _session(stub, pb, record, stop, vanish: bool):
             else:
                 await call.done_writing()
         except Exception as e:  # noqa: BLE001 - every status is counted, none is fatal
-            record.sample(getattr(e, "code", lambda: "ERROR")().name, None)
+            # A write into a stream the server already refused fails in the client with
+            # "Internal error from Core"; what the server said is the call's own status.
+            code = await asyncio.wait_for(call.code(), 5)
+            record.sample(code.name, None, await call.details() or _details(e))
 
 
 async def _cold(stub, pb, record, stop):
@@ -65,11 +68,19 @@ async def _cold(stub, pb, record, stop):
         await record(stub.Predict(pb.PredictRequest(text=f"{random.random():.6f} {words} "), timeout=5))
 
 
+def _details(error: Exception) -> str:
+    details = getattr(error, "details", None)
+    return (details() if callable(details) else str(error))[:200]
+
+
 class _Recorder:
     def __init__(self):
         self.codes, self.latencies, self.total = collections.Counter(), [], 0
+        self.details: dict[str, str] = {}  # first message seen for each non-OK status
 
-    def sample(self, code: str, latency):
+    def sample(self, code: str, latency, details: str = ""):
+        if code != "OK" and code not in self.details:
+            self.details[code] = details
         self.codes[code] += 1
         self.total += 1
         if latency is not None:
@@ -81,11 +92,11 @@ class _Recorder:
             await call
             self.sample("OK", time.perf_counter() - started)
         except Exception as e:  # noqa: BLE001
-            self.sample(e.code().name if hasattr(e, "code") else type(e).__name__, None)
+            self.sample(e.code().name if hasattr(e, "code") else type(e).__name__, None, _details(e))
 
     def flush(self) -> dict:
         lat = sorted(self.latencies)
-        out = {"codes": dict(self.codes), "count": sum(self.codes.values()),
+        out = {"codes": dict(self.codes), "count": sum(self.codes.values()), "details": dict(self.details),
                "p50": lat[len(lat) // 2] if lat else None, "p99": lat[int(len(lat) * 0.99)] if lat else None}
         self.codes, self.latencies = collections.Counter(), []
         return out
@@ -143,12 +154,13 @@ def main(args) -> int:
     load = ctx.Process(target=_child, args=(address, args.concurrency, args.minutes * 60, args.interval,
                                             args.max_requests, queue))
     load.start()
-    totals, rss, t0 = collections.Counter(), [], time.monotonic()
+    totals, rss, t0, details = collections.Counter(), [], time.monotonic(), {}
     print(f"soak: {args.concurrency} clients for {args.minutes:g} min against {address} ({args.server_args})")
     print(f"{'t (s)':>7}{'answered':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS MiB':>9}{'cache':>7}{'streams':>8}  statuses")
     try:
         while (window := queue.get(timeout=args.interval * 4 + 120)) is not None:
             totals.update(window["codes"])
+            details = {**window["details"], **details}
             now_kib, _ = memory_kib(proc.pid)
             rss.append(now_kib)
             cache, streams = scrape(metrics_port, "nextword_state_cache_entries"), scrape(metrics_port, "nextword_stream_sessions")
@@ -160,11 +172,13 @@ def main(args) -> int:
     finally:
         proc.terminate()
         proc.wait(30)
-    return report(totals, rss, peak)
+    return report(totals, rss, peak, details)
 
 
-def report(totals: collections.Counter, rss: list[int], peak_kib: int) -> int:
+def report(totals: collections.Counter, rss: list[int], peak_kib: int, details: dict) -> int:
     print(f"\nanswered {totals.get('OK', 0):,} of {sum(totals.values()):,} requests; statuses {dict(totals)}")
+    for code, message in sorted(details.items()):
+        print(f"  first {code}: {message}")
     print(f"server memory: peak {peak_kib / 1024:.1f} MiB; resident after the first interval "
           f"{rss[0] / 1024 if rss else 0:.1f} MiB, at the end {rss[-1] / 1024 if rss else 0:.1f} MiB")
     settled = rss[1:] or rss
