@@ -17,12 +17,14 @@ def test_a_call_waits_for_a_restarted_server_within_its_deadline():
         assert client.predict("how are yo")[0].text == "you"
         first.stop()  # the server is gone ...
         restarted = []
-        threading.Timer(1.0, lambda: restarted.append(ServerProcess("--model-dir", SHIPPED_MODEL, "--grpc-port", port))).start()
+        timer = threading.Timer(1.0, lambda: restarted.append(ServerProcess("--model-dir", SHIPPED_MODEL, "--grpc-port", port)))
+        timer.start()
         started = time.monotonic()
         try:
             assert client.predict("how are yo")[0].text == "you"  # ... and this call rides over the restart
             assert time.monotonic() - started >= 1.0
         finally:
+            timer.join()  # the call can succeed before the timer's thread has recorded its server
             for s in restarted:
                 s.stop()
 

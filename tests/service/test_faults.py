@@ -19,13 +19,15 @@ def test_a_typing_session_resumes_from_its_text_after_kill_9_and_restart():
         assert typing.text("hey how are")
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait()
-        threading.Timer(1.0, lambda: restarted.append(ServerProcess("--model-dir", SHIPPED_MODEL, "--grpc-port", port))).start()
+        timer = threading.Timer(1.0, lambda: restarted.append(ServerProcess("--model-dir", SHIPPED_MODEL, "--grpc-port", port)))
+        timer.start()
         try:
             strip = typing.edit(insert=" yo")  # the server is gone; the session reconnects and resends its text
             assert typing.resumed >= 1 and typing.typed == "hey how are yo"
             assert [s.text for s in strip] == [s.text for s in client.predict("hey how are yo")]
             assert typing.edit(insert="u ")  # and carries on with edits on the new stream
         finally:
+            timer.join()  # the call can succeed before the timer's thread has recorded its server
             first.stop()
             for s in restarted:
                 s.stop()
