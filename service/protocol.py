@@ -73,6 +73,13 @@ class NextWordServicer(pb_grpc.NextWordServicer):
             return self._response(predictor, suggestions, request.options)
 
     async def PredictStream(self, request_iterator, context):
+        # Read the first message before any refusal: a client still writing into a stream
+        # the server has already closed sees its write fail as INTERNAL, hiding our status.
+        requests = request_iterator.__aiter__()
+        try:
+            first = await requests.__anext__()
+        except StopAsyncIteration:
+            return
         await self._refuse_if_draining(context)
         if self.open_streams >= self.max_streams:
             await self._fail(context, StreamLimit(f"server busy: {self.open_streams} typing sessions open"))
@@ -81,10 +88,15 @@ class NextWordServicer(pb_grpc.NextWordServicer):
         try:
             with self.predictor.lease() as predictor:  # a stream keeps the model it started with
                 session = predictor.new_session()  # freed when the stream ends, however it ends
-                async for request in request_iterator:
+                request = first
+                while True:
                     text = self._session_text(session, request)
                     suggestions = await predictor.predict(text, request.max_suggestions, session.cache)
                     yield self._response(predictor, suggestions, request.options, request.sequence)
+                    try:
+                        request = await requests.__anext__()
+                    except StopAsyncIteration:
+                        break
         except grpc.aio.AbortError:
             raise  # already answered with its status (e.g. a message that did not decode)
         except Exception as e:
