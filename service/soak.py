@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import multiprocessing as mp
+import os
 import random
 import re
 import time
@@ -108,8 +109,9 @@ async def _load(address, concurrency, seconds, interval, max_requests, queue):
     from service.api.nextword.v1 import nextword_pb2 as pb
     from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 
-    record, end = _Recorder(), time.monotonic() + seconds
-    stop = lambda: time.monotonic() > end or record.total >= max_requests  # noqa: E731
+    record, end, parent = _Recorder(), time.monotonic() + seconds, os.getppid()
+    # bounded in time and count, and it stops if the soak that started it is gone
+    stop = lambda: time.monotonic() > end or record.total >= max_requests or os.getppid() != parent  # noqa: E731
     async with grpc.aio.insecure_channel(address) as channel:
         stub = pb_grpc.NextWordStub(channel)
         kinds = [lambda: _typing(stub, pb, record, stop), lambda: _session(stub, pb, record, stop, False),
