@@ -110,13 +110,12 @@ def quantize(src: Path, dst: Path, contexts: np.ndarray) -> dict:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
-    feeds = {"tokens": contexts, "h0": None, "c0": None}
     results = []
     for path in (src, dst):
         s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        shape = (s.get_inputs()[1].shape[0], len(contexts), s.get_inputs()[1].shape[2])
-        feeds["h0"] = feeds["c0"] = np.zeros(shape, np.float32)
-        results.append(s.run(None, feeds)[0].argmax(1))
+        layers, _, hidden = s.get_inputs()[1].shape
+        zeros = np.zeros((layers, len(contexts), hidden), np.float32)
+        results.append(s.run(None, {"tokens": contexts, "h0": zeros, "c0": zeros})[0].argmax(1))
     return {"int8_top1_agreement": float((results[0] == results[1]).mean())}
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.text import SENTENCE_END, Vocab, is_word, normalize, split_typed
+from model.text import SENTENCE_END, Vocab, is_word, split_typed
 
 _END = "\U0010ffff"  # sorts after any character: [p, p + _END) holds all words starting with p
 
@@ -40,8 +40,9 @@ class Suggester:
         self.ids = np.array([i for _, i in words], dtype=np.int64)
 
     def candidates(self, prefix: str) -> np.ndarray:
-        """Ids of the words that start with prefix (all words for '')."""
-        p = normalize(prefix).lower()
+        """Ids of the words that start with prefix (all words for ''); the prefix comes
+        normalized, as split_typed and token_spans give it."""
+        p = prefix.lower()
         lo = bisect.bisect_left(self.keys, p)
         hi = bisect.bisect_left(self.keys, p + _END, lo)
         return self.ids[lo:hi]

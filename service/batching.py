@@ -50,9 +50,6 @@ class MicroBatcher:
             await asyncio.gather(self._worker, return_exceptions=True)
         self._executor.shutdown(wait=True)
 
-    def pending(self) -> int:
-        return len(self._queue)
-
     async def step(self, tokens: list[int], h: np.ndarray, c: np.ndarray):
         """Feed tokens from state (h, c): returns (logprobs (V,), h, c) after them."""
         if len(self._queue) >= self.max_queue:

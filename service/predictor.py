@@ -25,6 +25,11 @@ from service.settings import Settings
 DEFAULT_SUGGESTIONS = 3
 
 
+def _blank(text: str) -> bool:
+    """Empty or only white space; isspace stops at the first letter, so no copy of the text."""
+    return not text or text.isspace()
+
+
 class InvalidInput(Exception):
     """A request the server cannot answer as asked (message says why, for a person)."""
 
@@ -96,15 +101,15 @@ class Predictor:
 
     async def entry(self, context: str, cache: ContextCache) -> Entry:
         """The model's state after a context: cached, extended from its parent, or computed."""
-        if not context or context.isspace():  # isspace stops at the first letter: no copy of the text
+        if _blank(context):
             return self.root
         entry = cache.get(context)
         if entry is not None:
             self.metrics.cache_hits.inc()
             return entry
         parent_text = parent_context(context)
-        parent = self.root if not parent_text or parent_text.isspace() else cache.get(parent_text)
-        new = self.vocab.encode(tokenize(context[len(parent_text):]))
+        parent = self.root if _blank(parent_text) else cache.get(parent_text)
+        new = self.vocab.encode(tokenize(context[len(parent_text):])) if parent is not None else []
         if parent is not None and parent.tokens + len(new) <= self.settings.max_context_tokens:
             self.metrics.cache_hits.inc()
             entry = await self._extend(parent, new)

@@ -58,10 +58,9 @@ class NextWordServicer(pb_grpc.NextWordServicer):
 
     async def _fail(self, context, error: Exception):
         code = status_for(error)
-        if code == grpc.StatusCode.INTERNAL:
+        if code == grpc.StatusCode.INTERNAL:  # a bug: the details stay in the log, not the answer
             log.error("internal error: %s", type(error).__name__, exc_info=error)
-            await context.abort(code, "internal error")
-        await context.abort(code, str(error))
+        await context.abort(code, "internal error" if code == grpc.StatusCode.INTERNAL else str(error))
 
     async def Predict(self, request, context):
         await self._refuse_if_draining(context)

@@ -187,5 +187,3 @@ def main(args) -> int:
     s = settings_mod.from_args(args)
     return asyncio.run(serve(s))
 
-
-__all__ = ["NextWordServer", "serve", "ModelError"]

@@ -2,6 +2,7 @@
 import asyncio
 import subprocess
 import threading
+import time
 
 import grpc
 import pytest
@@ -50,7 +51,7 @@ def test_deadlines_are_honoured_and_expired_calls_cost_no_model_step():
         srv = NextWordServer(Settings(host="127.0.0.1", grpc_port=0, metrics_port=-1, model_dir=str(SHIPPED_MODEL), max_batch=1))
         await srv.start()
         run = srv.runtime.run
-        srv.runtime.run = lambda *a: (__import__("time").sleep(0.3), run(*a))[1]  # a slow model step
+        srv.runtime.run = lambda *a: (time.sleep(0.3), run(*a))[1]  # a slow model step
         async with AsyncNextWordClient(f"127.0.0.1:{srv.grpc_port}", retries=0) as c:
             calls = [c.predict(f"text number {i} ", timeout=0.1) for i in range(5)]
             results = await asyncio.gather(*calls, return_exceptions=True)
@@ -146,7 +147,7 @@ def test_a_full_queue_sheds_load_with_resource_exhausted():
                                       max_batch=1, max_queue=2))
         await srv.start()
         run = srv.runtime.run
-        srv.runtime.run = lambda *a: (__import__("time").sleep(0.05), run(*a))[1]  # a slow model step
+        srv.runtime.run = lambda *a: (time.sleep(0.05), run(*a))[1]  # a slow model step
         async with AsyncNextWordClient(f"127.0.0.1:{srv.grpc_port}", retries=0, timeout=10) as c:
             results = await asyncio.gather(*(c.predict(f"message {i} is about ") for i in range(12)), return_exceptions=True)
             srv.runtime.run = run
