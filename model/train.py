@@ -36,6 +36,9 @@ def add_arguments(p) -> None:
     p.add_argument("--dropout", type=float, default=0.25, help="dropout on embeddings and LSTM outputs")
     p.add_argument("--batch-size", type=int, default=64, help="messages per optimisation step, over all processes")
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate; halved when validation perplexity does not improve")
+    p.add_argument("--schedule", default="plateau", choices=["plateau", "cosine"],
+                   help="plateau: keep --lr, halve it when validation does not improve; cosine: decay it to 5%% "
+                        "over the run's budget (--epochs, or --max-minutes when that ends first)")
     p.add_argument("--epochs", type=int, default=20, help="maximum number of passes over the training split")
     p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
     p.add_argument("--max-minutes", type=float, default=0, help="stop after this much training time, with a checkpoint (0: no limit)")
@@ -130,6 +133,20 @@ def format_eta(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def cosine_lr(args, state: dict, steps_per_epoch: int) -> float:
+    """--lr decayed along a half cosine to 5% of it, by the share of the budget spent:
+    steps of --epochs, or minutes of --max-minutes, whichever is further along."""
+    done = state["step"] / (args.epochs * steps_per_epoch)
+    if args.max_minutes:
+        done = max(done, state["train_seconds"] / (args.max_minutes * 60))
+    return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
+
+
+def set_lr(optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def check_out_dir(out: Path) -> None:
     if not out.parent.is_dir():
         raise CorpusError(f"output directory's parent does not exist: {out.parent}")
@@ -159,8 +176,7 @@ def main(args) -> int:
         optimizer.load_state_dict(resumed["optimizer"])
         state.update(resumed["progress"])
         run.log(f"resumed from {out / 'last.pt'} at epoch {state['epoch'] + 1}, step {state['step']}")
-    for group in optimizer.param_groups:
-        group["lr"] = state["lr"]
+    set_lr(optimizer, state["lr"])
     ddp = torch.nn.parallel.DistributedDataParallel(model) if run.world > 1 else model
     run.log(f"model: {model.num_parameters():,} parameters {cfg.to_dict()}; device {run.device}, {run.world} process(es)")
     if run.main:
@@ -186,11 +202,11 @@ def main(args) -> int:
             save_checkpoint("best.pt")
         else:
             state["bad_evals"] += 1
-            state["lr"] /= 2
-            for group in optimizer.param_groups:
-                group["lr"] = state["lr"]
+            if args.schedule == "plateau":
+                state["lr"] /= 2
+                set_lr(optimizer, state["lr"])
         save_checkpoint("last.pt")
-        run.log(f"validation perplexity {ppl:.2f}{' (best)' if improved else ''}; lr {state['lr']:.2g}")
+        run.log(f"validation perplexity {ppl:.2f}{' (best)' if improved else ''}; lr {optimizer.param_groups[0]['lr']:.2g}")
         return state["bad_evals"] < args.patience
 
     lengths = np.array([len(s) for s in train])
@@ -205,6 +221,8 @@ def main(args) -> int:
             rows = batches[b][run.rank :: run.world]
             inputs, targets = to_device([train[i] for i in rows], run.device)
             loss = loss_of(ddp, inputs, targets, autocast)
+            if args.schedule == "cosine":
+                set_lr(optimizer, cosine_lr(args, state, steps_per_epoch))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
