@@ -24,18 +24,16 @@ import torch.nn.functional as F
 
 from model.batches import IGNORE, batch_indices, pad_batch, truncate
 from model.data import encode_messages, load_corpus
-from model.lm import LMConfig, LSTMLM
+from model.lm import LSTMLM, LMConfig
 from model.text import Vocab
-
-TRAIN_DEFAULTS = {"vocab_size": 10000, "embedding": 128, "hidden": 384, "layers": 1, "dropout": 0.25,
-                  "batch_size": 64, "lr": 3e-3, "max_len": 128, "seed": 1}
+from model.train import RECIPE
 
 
 def bare_loop(batches: list[tuple[torch.Tensor, torch.Tensor]], cfg: LMConfig, warmup: int) -> float:
     """tokens/s of forward + backward + step over prepared batches (after `warmup` steps)."""
     torch.manual_seed(0)
     model = LSTMLM(cfg)
-    optimizer = torch.optim.Adam(model.parameters(), lr=TRAIN_DEFAULTS["lr"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=RECIPE.lr)
     tokens, started = 0, None
     for i, (inputs, targets) in enumerate(batches):
         if i == warmup:
@@ -54,7 +52,7 @@ def pipeline(steps: int, log_every: int) -> list[float]:
     """tokens/s reported by `nextword train` itself, one figure per progress line."""
     with tempfile.TemporaryDirectory() as out:
         proc = subprocess.run([sys.executable, "-m", "model.cli", "train", "--out", f"{out}/run", "--max-steps", str(steps),
-                               "--log-every", str(log_every), "--seed", str(TRAIN_DEFAULTS["seed"])],
+                               "--log-every", str(log_every), "--seed", str(RECIPE.seed)],
                               capture_output=True, text=True, check=True)
     return [float(r.replace(",", "")) for r in re.findall(r"([\d,]+) tokens/s", proc.stdout)]
 
@@ -64,20 +62,20 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=300, help="training steps per measurement")
     parser.add_argument("--warmup", type=int, default=50, help="steps left out of each measurement")
     args = parser.parse_args()
-    d = TRAIN_DEFAULTS
+    d = RECIPE
     corpus = load_corpus(None)
-    vocab = Vocab.build(corpus.splits["train"], d["vocab_size"])
-    train = truncate(encode_messages(corpus.splits["train"], vocab), d["max_len"])
+    vocab = Vocab.build(corpus.splits["train"], d.vocab_size)
+    train = truncate(encode_messages(corpus.splits["train"], vocab), d.max_len)
     lengths = np.array([len(s) for s in train])
-    chosen = batch_indices(lengths, d["batch_size"], d["seed"])[: args.steps]
+    chosen = batch_indices(lengths, d.batch_size, d.seed)[: args.steps]
     batches = [tuple(torch.from_numpy(a) for a in pad_batch([train[i] for i in rows])) for rows in chosen]
-    cfg = LMConfig(len(vocab), d["embedding"], d["hidden"], d["layers"], d["dropout"])
+    cfg = LMConfig(len(vocab), d.embedding, d.hidden, d.layers, d.dropout)
 
     before = bare_loop(batches, cfg, args.warmup)
     rates = pipeline(args.steps, args.warmup)[1:]  # the first line includes start-up
     after = bare_loop(batches, cfg, args.warmup)
     ours, bare = float(np.mean(rates)), (before + after) / 2
-    print(f"{torch.get_num_threads()} threads, batch {d['batch_size']}, {args.steps} steps ({args.warmup} warm-up)")
+    print(f"{torch.get_num_threads()} threads, batch {d.batch_size}, {args.steps} steps ({args.warmup} warm-up)")
     print(f"bare PyTorch loop, prepared batches:   {before:>9,.0f} tokens/s before, {after:,.0f} after")
     print(f"nextword train (data prep included):   {ours:>9,.0f} tokens/s")
     print(f"nextword train / bare loop:            {ours / bare:>9.1%}")

@@ -2,24 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-
-
-def describe_hardware(device: str = "cpu") -> str:
-    if device.startswith("cuda"):
-        import torch
-        return f"{torch.cuda.get_device_name(0)} (CUDA)"
-    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.processor())
-    return f"{model or 'CPU'}, {os.cpu_count()} cores"
-
-
-def _cpuinfo() -> list[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return f.read().splitlines()
-    except OSError:
-        return []
 
 
 def train_command(args: dict) -> str:
@@ -36,12 +18,11 @@ def train_command(args: dict) -> str:
     return "nextword train " + " ".join(flags)
 
 
-def render(manifest: dict, train_args: dict, hardware: str, out_dir: str, total_bytes: int) -> str:
+def render(manifest: dict, train_args: dict, hardware: str, export_command: str, total_bytes: int) -> str:
     from model.evaluate import ROWS
 
     ev, tr, sizes = manifest.get("evaluation") or {}, manifest["training"], manifest["sizes"]
-    run = train_args.get("out", "runs/default")
-    corpus = f" --corpus {' '.join(train_args['corpus'])}" if train_args.get("corpus") else ""
+    checks = manifest.get("export_checks", {})
     lines = [
         f"# {manifest['name']} {manifest['version']}",
         "",
@@ -51,13 +32,18 @@ def render(manifest: dict, train_args: dict, hardware: str, out_dir: str, total_
         f"- Corpus: `{manifest['corpus'].get('source')}`"
         + (" (PyPI package `chitchat-dataset`, MIT licence: chat messages typed by people, BYU PCC lab)"
            if manifest["corpus"].get("source") == "chitchat-dataset" else ""),
-        "- Split (DESIGN.md): sha1(conversation id) % 20: 0 test, 1 valid, else train; trained on train only.",
+        "- Split (docs/DESIGN.md): sha1(conversation id) % 20: 0 test, 1 valid, else train; trained on train only.",
         f"- Train split fingerprint (sha1 of its messages): `{manifest['corpus'].get('fingerprint')}`",
         "",
         "## Model",
         f"- LSTM: vocabulary {sizes['vocab']:,}, embedding {sizes['embedding']} (tied with the output layer "
         f"through a linear projection), hidden {sizes['hidden']}, {sizes['layers']} layer(s): "
         f"{sizes['parameters']:,} parameters; directory size {total_bytes / 1e6:.1f} MB.",
+        f"- Graphs: {', '.join(manifest.get('graphs', []))}"
+        + (f" (int8: dynamic quantisation of the LSTM and the tied embedding/output matrix; top-1 the same as "
+           f"fp32's on {checks['int8_top1_agreement']:.2%} of the contexts of {checks['int8_check_messages']:,} test "
+           f"messages, KSR@3 {checks['int8_ksr_3']:.2%} vs fp32's {checks['fp32_ksr_3']:.2%})"
+           if "int8_top1_agreement" in checks else "") + ".",
         f"- Tokenizer version {manifest['tokenizer_version']} (model/text.py).",
         f"- Trained {tr.get('epoch')} epochs ({tr.get('step'):,} steps) in {tr.get('train_seconds', 0) / 60:.0f} minutes "
         f"on {hardware}; best validation perplexity {tr.get('best_valid_ppl', 0):.2f}.",
@@ -65,8 +51,7 @@ def render(manifest: dict, train_args: dict, hardware: str, out_dir: str, total_
         "## Rebuild it",
         "```",
         train_command(train_args),
-        f"nextword evaluate{corpus} --checkpoint {run}/best.pt --json {run}/eval.json",
-        f"nextword export{corpus} --checkpoint {run}/best.pt --evaluation {run}/eval.json --out {out_dir} --force",
+        export_command,
         "```",
         "",
     ]
@@ -74,7 +59,8 @@ def render(manifest: dict, train_args: dict, hardware: str, out_dir: str, total_
         lines += [f"## Evaluation: {ev['split']} split, {ev['messages']:,} messages, {ev['lstm']['words']:,} words, "
                   f"{ev['lstm']['characters']:,} characters",
                   "",
-                  "Same vocabulary and train split for both; definitions in model/metrics.py "
+                  f"Scored through {ev.get('scored_by', 'the torch checkpoint')}, one token per step as the service "
+                  "feeds it. Same vocabulary and train split for both; definitions in model/quality.py "
                   "(KSR: each typed code point 1 key, accepting a suggestion 1 key, the space after it free).",
                   "",
                   "| metric | this LSTM | KN trigram baseline |", "|---|---:|---:|"]

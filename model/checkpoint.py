@@ -10,11 +10,12 @@ from pathlib import Path
 
 import torch
 
-from model.lm import LMConfig, LSTMLM
+from model.errors import UserError
+from model.lm import LSTMLM, LMConfig
 from model.text import Vocab
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """An unreadable or foreign checkpoint: reported as one line."""
 
 

@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from model.errors import UserError
+
 # name -> (module with add_arguments(parser) and main(args), one-line help)
 COMMANDS = {
     "data": ("model.datacmd", "load the corpus, apply the split, print counts"),
@@ -16,16 +18,14 @@ COMMANDS = {
     "evaluate": ("model.evaluate", "perplexity, accuracy and keystroke savings on the test split, next to a trigram baseline"),
     "export": ("model.export", "write a model directory (ONNX + vocab + manifest), verified against torch"),
     "serve": ("service.server", "serve a model directory over gRPC with Prometheus metrics"),
-    "predict": ("service.predict_cmd", "ask a running server for suggestions for some typed text"),
-    "type": ("service.terminal", "a terminal keyboard: type with a live suggestion strip (Tab, Alt+1/2/3 accept)"),
-    "web": ("service.web", "a typing page in the browser, forwarding to the gRPC server"),
-    "health": ("service.health_cmd", "ask a running server's gRPC health service; exit 0 when SERVING"),
-    "bench": ("service.bench", "benchmark the server: Predict vs an empty RPC, context length, streams"),
-    "soak": ("service.soak", "hold the server above capacity for minutes: statuses, latency and memory over time"),
+    "predict": ("service.tools.predict", "ask a running server for suggestions for some typed text"),
+    "type": ("service.keyboard.terminal", "a terminal keyboard: type with a live suggestion strip (Tab, Alt+1/2/3 accept)"),
+    "web": ("service.keyboard.web", "a typing page in the browser, forwarding to the gRPC server"),
+    "health": ("service.tools.health", "ask a running server's gRPC health service; exit 0 when SERVING"),
+    "bench": ("service.tools.bench", "benchmark the server: Predict vs an empty RPC, context length, streams"),
+    "soak": ("service.tools.soak", "hold the server above capacity for minutes: statuses, latency and memory over time"),
 }
 
-# Mistakes a user can make; reported as one line, without a traceback.
-USER_ERRORS = ("CorpusError", "CheckpointError", "ExportError", "ModelError", "SettingsError", "ClientError")
 
 
 def build_parser(chosen: str | None) -> argparse.ArgumentParser:
@@ -54,11 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return importlib.import_module(args.module).main(args) or 0
-    except Exception as e:
-        if type(e).__name__ in USER_ERRORS:
-            print(f"nextword {args.command}: error: {e}", file=sys.stderr)
-            return 2
-        raise
+    except UserError as e:
+        print(f"nextword {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+from model.errors import UserError
 from model.text import BOS_ID, EOS_ID, Vocab
 
 SPLITS = ("train", "valid", "test")
 
 
-class CorpusError(Exception):
+class CorpusError(UserError):
     """A user mistake about the corpus: reported as one line, no traceback."""
 
 
@@ -89,6 +90,10 @@ def load_corpus(paths: list[str] | None) -> Corpus:
     return corpus
 
 
+def encode_message(message: str, vocab: Vocab) -> np.ndarray:
+    """A message as int32 ids <s> w1 .. wn </s>: the model reads ids[:-1], predicts ids[1:]."""
+    return np.array([BOS_ID, *vocab.encode_text(message), EOS_ID], dtype=np.int32)
+
+
 def encode_messages(messages: list[str], vocab: Vocab) -> list[np.ndarray]:
-    """Each message as int32 ids <s> w1 .. wn </s>: the model reads ids[:-1], predicts ids[1:]."""
-    return [np.array([BOS_ID, *vocab.encode_text(m), EOS_ID], dtype=np.int32) for m in messages]
+    return [encode_message(m, vocab) for m in messages]

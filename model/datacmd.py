@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from model.data import SPLITS, load_corpus
 from model.text import UNK_ID, Vocab, tokenize
+from model.train import RECIPE
 
 
 def add_arguments(p) -> None:
     p.add_argument("--corpus", nargs="+", metavar="FILE", help="plain-text files, one message per line (default: the chitchat-dataset package)")
-    p.add_argument("--vocab-size", type=int, default=10000, help="vocabulary size (specials included) for the coverage figures")
+    p.add_argument("--vocab-size", type=int, default=RECIPE.vocab_size, help="vocabulary size (specials included) for the coverage figures")
 
 
 def main(args) -> int:

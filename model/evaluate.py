@@ -1,17 +1,24 @@
-"""`nextword evaluate`: the LSTM next to an interpolated Kneser–Ney trigram, on the test split.
+"""`nextword evaluate`: a model next to an interpolated Kneser–Ney trigram, on a split.
 
-Both models use the same vocabulary (the checkpoint's) and the trigram is trained on the
-same train split, so the two columns are comparable. Definitions: model/metrics.py.
+The model is a training checkpoint (torch) or an exported model directory (onnxruntime,
+no torch: fed one token per step with the state carried, the way the service feeds it).
+Both columns use the model's vocabulary and the trigram is trained on the same train
+split, so they are comparable. Definitions: model/quality.py.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
 
-from model import metrics
+import numpy as np
+
+from model import quality
+from model.contract import VOCAB, ModelError, graph_path, read_manifest
 from model.data import CorpusError, encode_messages, load_corpus
 from model.ngram import KneserNeyTrigram
+from model.text import EOS_ID, Vocab
 
 ROWS = [
     ("perplexity", "perplexity (lower is better)", "{:.2f}"),
@@ -23,12 +30,14 @@ ROWS = [
     ("ksr_3", "keystroke savings, 3 suggestions", "{:.2%}"),
     ("ksr_5", "keystroke savings, 5 suggestions", "{:.2%}"),
 ]
+ONNX_BATCH = 32  # messages stepped together through onnxruntime
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--checkpoint", default="runs/default/best.pt", help="checkpoint written by `nextword train`")
+    p.add_argument("--checkpoint", default="runs/default/best.pt", help="checkpoint written by `nextword train` (needs the 'train' extra: torch)")
     p.add_argument("--model-dir", default="", help="evaluate an exported model directory with onnxruntime instead (no torch)")
-    p.add_argument("--messages", default="", help="evaluate the LSTM on these messages (one per line) instead of a split; no baseline")
+    p.add_argument("--int8", action="store_true", help="with --model-dir: score model.int8.onnx")
+    p.add_argument("--messages", default="", help="evaluate on these messages (one per line) instead of a split; no baseline")
     p.add_argument("--corpus", nargs="+", metavar="FILE", help="plain-text files, one message per line (default: the chitchat-dataset package)")
     p.add_argument("--split", default="test", choices=["test", "valid"], help="which split to evaluate on")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N messages of the split (0: all)")
@@ -51,27 +60,63 @@ def torch_scorer(model):
     return score
 
 
-def onnx_scorer(model_dir: str):
-    """score() for an exported model: one token per onnxruntime call with the state carried,
-    the way the service feeds it."""
-    import numpy as np
+def onnx_scorer(graph: Path, layers: int, hidden: int):
+    """score() for an exported graph: one token per onnxruntime call with the state
+    carried, as the service feeds it; messages of similar length stepped together."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(Path(model_dir) / "model.onnx"), providers=["CPUExecutionProvider"])
-    layers, _, hidden = session.get_inputs()[1].shape
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+    def score_batch(seqs):
+        steps = max(len(s) for s in seqs) - 1
+        tokens = np.full((len(seqs), steps), EOS_ID, np.int64)  # past its end a row is ignored
+        for i, s in enumerate(seqs):
+            tokens[i, : len(s) - 1] = s[:-1]
+        h = c = np.zeros((layers, len(seqs), hidden), np.float32)
+        rows = []
+        for t in range(steps):
+            logprobs, h, c = session.run(None, {"tokens": tokens[:, t : t + 1], "h0": h, "c0": c})
+            rows.append(logprobs)
+        rows = np.stack(rows, axis=1)  # (B, T, V)
+        return [rows[i, : len(s) - 1] for i, s in enumerate(seqs)]
 
     def score(seqs):
-        out = []
-        for s in seqs:
-            h = c = np.zeros((layers, 1, hidden), np.float32)
-            rows = []
-            for token in s[:-1]:
-                logprobs, h, c = session.run(None, {"tokens": np.array([[token]], np.int64), "h0": h, "c0": c})
-                rows.append(logprobs[0])
-            out.append(np.stack(rows))
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        out = [None] * len(seqs)
+        for start in range(0, len(order), ONNX_BATCH):
+            chosen = order[start : start + ONNX_BATCH]
+            for i, rows in zip(chosen, score_batch([seqs[i] for i in chosen])):
+                out[i] = rows
         return out
 
     return score
+
+
+def model_dir_scorer(model_dir: str, int8: bool):
+    """(vocab, score, description) for an exported model directory."""
+    directory = Path(model_dir)
+    manifest = read_manifest(directory)
+    sizes = manifest.get("sizes", {})
+    graph = graph_path(directory, int8)
+    try:
+        vocab = Vocab.load(directory / VOCAB)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelError(f"bad {VOCAB}: {e}") from None
+    source = {"model_dir": str(directory), "graph": graph.name, "graph_sha1": hashlib.sha1(graph.read_bytes()).hexdigest()}
+    return vocab, onnx_scorer(graph, int(sizes.get("layers", 1)), int(sizes.get("hidden", 0))), source
+
+
+def checkpoint_scorer(path: str):
+    """(vocab, score, description) for a training checkpoint (torch)."""
+    try:
+        from model import checkpoint
+    except ImportError:
+        raise CorpusError("evaluating a checkpoint needs torch (the 'train' extra); "
+                          "to evaluate an exported model without torch, pass --model-dir") from None
+    model, vocab = checkpoint.restore_model(checkpoint.load(path))
+    return vocab, torch_scorer(model), {"checkpoint": str(path), "checkpoint_sha1": checkpoint.file_sha1(path)}
 
 
 def trigram_scorer(trigram: KneserNeyTrigram):
@@ -86,54 +131,51 @@ def table(columns: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def run_evaluation(model, vocab, corpus, split: str, limit: int) -> dict:
+def run_evaluation(score, vocab, corpus, split: str, limit: int) -> dict:
+    """The model (score) and the trigram baseline on the first `limit` messages of a split."""
     messages = corpus.splits[split][: limit or None]
     if not messages:
         raise CorpusError(f"the {split} split of {corpus.source} is empty")
     t0 = time.time()
     trigram = KneserNeyTrigram(encode_messages(corpus.splits["train"], vocab), len(vocab))
-    lstm = metrics.evaluate(messages, vocab, torch_scorer(model))
-    baseline = metrics.evaluate(messages, vocab, trigram_scorer(trigram))
+    lstm = quality.evaluate(messages, vocab, score)
+    baseline = quality.evaluate(messages, vocab, trigram_scorer(trigram))
     return {"split": split, "messages": len(messages), "corpus": corpus.source,
             "lstm": lstm, "trigram_kn": baseline, "seconds": round(time.time() - t0, 1)}
 
 
-def evaluate_messages(args) -> int:
-    """The LSTM alone on given messages (e.g. to compare with what a typing client measured)."""
-    from model.text import Vocab
-
+def read_messages(path: str) -> list[str]:
     try:
-        messages = [m for m in (line.strip() for line in Path(args.messages).read_text(encoding="utf-8").splitlines()) if m]
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as e:
-        raise CorpusError(f"cannot read messages {args.messages}: {e.strerror}") from None
-    if args.model_dir:
-        vocab, score = Vocab.load(Path(args.model_dir) / "vocab.txt"), onnx_scorer(args.model_dir)
-    else:
-        from model import checkpoint
-        model, vocab = checkpoint.restore_model(checkpoint.load(args.checkpoint))
-        score = torch_scorer(model)
-    result = metrics.evaluate(messages, vocab, score)
-    print(f"{len(messages)} messages, {result['words']} words, {result['characters']} characters")
-    print(table({"LSTM": result}))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+        raise CorpusError(f"cannot read messages {path}: {e.strerror}") from None
+    messages = [m for m in (line.strip() for line in lines) if m]
+    if not messages:
+        raise CorpusError(f"{path} has no messages")
+    return messages
 
 
 def main(args) -> int:
-    from model import checkpoint
-
-    if args.messages:
-        return evaluate_messages(args)
-    model, vocab = checkpoint.restore_model(checkpoint.load(args.checkpoint))
-    corpus = load_corpus(args.corpus)
-    result = run_evaluation(model, vocab, corpus, args.split, args.limit)
-    result["checkpoint_sha1"] = checkpoint.file_sha1(args.checkpoint)
-    print(f"{result['split']} split of {result['corpus']}: {result['messages']:,} messages, "
-          f"{result['lstm']['words']:,} words, {result['lstm']['characters']:,} characters")
-    print(table({"LSTM": result["lstm"], "KN trigram": result["trigram_kn"]}))
+    if args.limit < 0:
+        raise CorpusError(f"--limit must not be negative, got {args.limit}")
+    if args.int8 and not args.model_dir:
+        raise CorpusError("--int8 goes with --model-dir (a checkpoint has no int8 graph)")
+    messages = read_messages(args.messages) if args.messages else None
+    vocab, score, source = model_dir_scorer(args.model_dir, args.int8) if args.model_dir else checkpoint_scorer(args.checkpoint)
+    if messages is not None:  # the LSTM alone, e.g. to compare with what a typing client measured
+        result = {"messages": len(messages), "lstm": quality.evaluate(messages, vocab, score)}
+        print(f"{len(messages)} messages, {result['lstm']['words']} words, {result['lstm']['characters']} characters")
+        print(table({"LSTM": result["lstm"]}))
+    else:
+        result = run_evaluation(score, vocab, load_corpus(args.corpus), args.split, args.limit)
+        print(f"{result['split']} split of {result['corpus']}: {result['messages']:,} messages, "
+              f"{result['lstm']['words']:,} words, {result['lstm']['characters']:,} characters")
+        print(table({"LSTM": result["lstm"], "KN trigram": result["trigram_kn"]}))
+    result.update(source)
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        try:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        except OSError as e:
+            raise CorpusError(f"cannot write {args.json}: {e.strerror}") from None
         print(f"wrote {args.json}")
     return 0
-

@@ -1,15 +1,20 @@
-"""`nextword export`: checkpoint -> model directory (DESIGN.md contract), verified.
+"""`nextword export`: checkpoint -> model directory (model/contract.py), verified.
 
 The directory is built in a temporary sibling, checked (onnxruntime vs torch on real
-test contexts, one step and many steps with the state carried), and only then renamed
-into place: a model that fails the check is never written, and no half-written
-directory is left behind.
+test contexts, one step and many steps with the state carried; the int8 graph against
+the fp32 one on real test messages), and only then renamed into place: a model that
+fails a check is never written, and no half-written directory is left behind. The
+shipped model (model/pretrained) is replaced only when asked in so many words.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -17,29 +22,39 @@ from pathlib import Path
 
 import numpy as np
 
-from model import card, checkpoint
-from model.card import describe_hardware
+from model import card
+from model.contract import CARD, FP32_GRAPH, INPUTS, INT8_GRAPH, MANIFEST, OUTPUTS, VOCAB
 from model.data import encode_messages, load_corpus
+from model.errors import UserError
+from model.hardware import describe_hardware
+from model.quantize import quantize
 from model.text import BOS_ID, EOS_ID, NUM_ID, SPECIALS, TOKENIZER_VERSION, UNK_ID
 
-TOLERANCE = 1e-4  # max |logprob difference| accepted between onnxruntime and torch
-TOP = 10          # and the top-10 tokens must be the same, in the same order
-INPUTS, OUTPUTS = ["tokens", "h0", "c0"], ["logprobs", "hn", "cn"]
+TOLERANCE = 1e-4          # max |logprob difference| accepted between onnxruntime and torch
+TOP = 10                  # and the top-10 tokens must be the same, in the same order
+INT8_MIN_AGREEMENT = 0.98  # int8 graph: top-1 the same as fp32's on at least this share of contexts
+INT8_MAX_KSR_LOSS = 0.002  # and KSR@3 at most 0.2 points below fp32's
+SHIPPED = Path(__file__).resolve().parent / "pretrained"
 
 
-class ExportError(Exception):
+class ExportError(UserError):
     """The model cannot be exported or failed its check: reported as one line."""
 
 
 def add_arguments(p) -> None:
     p.add_argument("--checkpoint", default="runs/default/best.pt", help="checkpoint written by `nextword train`")
-    p.add_argument("--out", default="model/pretrained", help="model directory to write (its parent must exist)")
-    p.add_argument("--force", action="store_true", help="replace OUT if it already exists")
+    p.add_argument("--out", default="", help="model directory to write (default: 'model' beside the checkpoint)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it already exists (never the shipped model: see next)")
+    p.add_argument("--replace-shipped-model", action="store_true",
+                   help="allow OUT to be model/pretrained, the model `nextword serve` ships with (maintainers only)")
     p.add_argument("--evaluation", default="", help="JSON written by `nextword evaluate --json` for this checkpoint (default: evaluate now)")
     p.add_argument("--corpus", nargs="+", metavar="FILE", help="corpus for the check contexts and evaluation (default: chitchat-dataset)")
-    p.add_argument("--name", default="nextword-chitchat-lstm", help="model name written to the manifest")
-    p.add_argument("--version", default="1.0.0", help="model version written to the manifest")
-    p.add_argument("--int8", action="store_true", help="also write model.int8.onnx, dynamically quantised")
+    p.add_argument("--name", default="", help="model name for the manifest (default: nextword-<corpus>-lstm)")
+    p.add_argument("--version", default="", help="model version for the manifest (default: the date and the corpus fingerprint)")
+    p.add_argument("--int8", action="store_true", help="also write model.int8.onnx, dynamically quantised and checked against fp32")
+    p.add_argument("--int8-only", action="store_true",
+                   help="write only model.int8.onnx (4x smaller); its figures are measured through that graph")
+    p.add_argument("--check-messages", type=int, default=2000, help="test messages for the int8 check (top-1 agreement, KSR@3)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
 
 
@@ -52,12 +67,34 @@ def export_onnx(model, path: Path, opset: int) -> None:
     example = (torch.zeros(2, 3, dtype=torch.long),
                torch.zeros(cfg.layers, 2, cfg.hidden), torch.zeros(cfg.layers, 2, cfg.hidden))
     batch, steps = torch.export.Dim("batch"), torch.export.Dim("steps")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_exporter():
         # dynamo=True: the TorchScript exporter's LSTM disagrees with torch by ~1e-2 here
-        torch.onnx.export(NextTokenLM(model.eval()), example, str(path), dynamo=True, opset_version=opset,
-                          input_names=INPUTS, output_names=OUTPUTS, verbose=False, external_data=False,
+        torch.onnx.export(NextTokenLM(model).eval(), example, str(path), dynamo=True, opset_version=opset,
+                          input_names=list(INPUTS), output_names=list(OUTPUTS), verbose=False, external_data=False,
                           dynamic_shapes={"tokens": {0: batch, 1: steps}, "h0": {1: batch}, "c0": {1: batch}})
+
+
+# What torch's exporter says on every export of this model, none of it about the result
+# (which verify() checks): the opset it converts to, optional packages it looks for, its
+# own deprecations, the LSTM's flattened weights, its progress lines. Anything else is kept.
+EXPECTED_WARNINGS = r"(?is).*(opset|version.conver|torchvision|onnxscript|dynamic_shapes|torch\.export|LeafSpec|axis name|_check_is_size|_flat_weights)"
+
+
+@contextlib.contextmanager
+def quiet_exporter():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()) as said:
+        warnings.filterwarnings("ignore", message=EXPECTED_WARNINGS)
+        levels = {name: logging.getLogger(name).level for name in ("torch.onnx", "torch.export", "onnxscript")}
+        for name in levels:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+    for line in said.getvalue().splitlines():  # its progress lines go; anything unexpected is shown
+        if line.strip() and not re.match(r"\[torch\.onnx\]|Applied \d+ of general|.*✅", line):
+            print(line)
 
 
 def check_contexts(seqs: list[np.ndarray], n: int = 32, steps: int = 12) -> np.ndarray:
@@ -104,32 +141,52 @@ def compare(want: np.ndarray, got: np.ndarray, what: str) -> float:
     return diff
 
 
-def quantize(src: Path, dst: Path, contexts: np.ndarray) -> dict:
-    """Dynamic int8 quantisation; reports how often its top-1 agrees with fp32."""
-    import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def check_int8(fp32: Path, int8: Path, layers: int, hidden: int, messages: list[str], vocab) -> dict:
+    """The int8 graph against the fp32 one on real test messages, both fed as the service
+    feeds them: top-1 agreement over every context, and KSR@3."""
+    from model import quality
+    from model.evaluate import onnx_scorer
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
-    results = []
-    for path in (src, dst):
-        s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        layers, _, hidden = s.get_inputs()[1].shape
-        zeros = np.zeros((layers, len(contexts), hidden), np.float32)
-        results.append(s.run(None, {"tokens": contexts, "h0": zeros, "c0": zeros})[0].argmax(1))
-    return {"int8_top1_agreement": float((results[0] == results[1]).mean())}
+    seqs = encode_messages(messages, vocab)
+    rows = {name: onnx_scorer(g, layers, hidden)(seqs) for name, g in (("fp32", fp32), ("int8", int8))}
+    agree = np.mean(np.concatenate([a.argmax(1) == b.argmax(1) for a, b in zip(rows["fp32"], rows["int8"])]))
+    ksr = {name: quality.evaluate(messages, vocab, replay(r))["ksr_3"] for name, r in rows.items()}
+    report = {"int8_top1_agreement": round(float(agree), 4), "int8_ksr_3": ksr["int8"], "fp32_ksr_3": ksr["fp32"],
+              "int8_check_messages": len(messages)}
+    if agree < INT8_MIN_AGREEMENT or ksr["fp32"] - ksr["int8"] > INT8_MAX_KSR_LOSS:
+        raise ExportError(f"the int8 graph is too far from fp32: top-1 agreement {agree:.2%} (at least "
+                          f"{INT8_MIN_AGREEMENT:.0%}), KSR@3 {ksr['int8']:.2%} vs {ksr['fp32']:.2%} "
+                          f"(at most {INT8_MAX_KSR_LOSS:.1%} below)")
+    return report
 
 
-def manifest(args, payload: dict, model, vocab, evaluation: dict | None, checks: dict) -> dict:
-    cfg = model.cfg
+def replay(rows: list[np.ndarray]):
+    """A scorer that hands out rows already computed, in order."""
+    it = iter(rows)
+    return lambda seqs: [next(it) for _ in seqs]
+
+
+def default_name(corpus_source: str) -> str:
+    stem = Path(corpus_source.split(",")[0]).stem.removesuffix("-dataset")
+    return f"nextword-{re.sub(r'[^a-z0-9]+', '-', stem.lower()).strip('-') or 'custom'}-lstm"
+
+
+def default_version(fingerprint: str) -> str:
+    return f"{datetime.date.today():%Y.%m.%d}+{fingerprint[:8]}"
+
+
+def manifest(args, payload: dict, model, evaluation: dict | None, checks: dict, graphs: list[str]) -> dict:
+    cfg, corpus = model.cfg, payload.get("corpus", {})
     return {
-        "name": args.name,
-        "version": args.version,
+        "name": args.name or default_name(corpus.get("source", "custom")),
+        "version": args.version or default_version(corpus.get("fingerprint", "")),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tokenizer_version": TOKENIZER_VERSION,
+        "graphs": graphs,
         "sizes": {"vocab": cfg.vocab, "embedding": cfg.embedding, "hidden": cfg.hidden,
                   "layers": cfg.layers, "parameters": model.num_parameters()},
         "special_tokens": dict(zip(SPECIALS, (UNK_ID, BOS_ID, EOS_ID, NUM_ID))),
-        "corpus": payload.get("corpus", {}),
+        "corpus": corpus,
         "training": {k: payload.get("progress", {}).get(k) for k in ("epoch", "step", "best_valid_ppl", "train_seconds")},
         "evaluation": evaluation,
         "export_checks": checks,
@@ -137,6 +194,8 @@ def manifest(args, payload: dict, model, vocab, evaluation: dict | None, checks:
 
 
 def load_evaluation(path: str, checkpoint_path: str) -> dict:
+    from model import checkpoint
+
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
@@ -146,51 +205,89 @@ def load_evaluation(path: str, checkpoint_path: str) -> dict:
     return data
 
 
-def write_card(directory: Path, meta: dict, payload: dict, out: str) -> None:
+def export_command(args, out: Path) -> str:
+    """The `nextword export` command line that wrote this directory."""
+    flags = [f"--checkpoint {args.checkpoint}", f"--out {out}"]
+    flags += [f"--corpus {' '.join(args.corpus)}"] if args.corpus else []
+    flags += [f"--evaluation {args.evaluation}"] if args.evaluation else []
+    flags += [f"--{f.replace('_', '-')}" for f in ("int8", "int8_only", "replace_shipped_model", "force") if getattr(args, f)]
+    flags += [f"--{f} {getattr(args, f)}" for f in ("name", "version") if getattr(args, f)]
+    return "nextword export " + " ".join(flags)
+
+
+def write_card(directory: Path, meta: dict, payload: dict, command: str) -> None:
     hardware = payload.get("hardware") or describe_hardware() + " (the exporting machine; training hardware not recorded)"
     size = sum(f.stat().st_size for f in directory.iterdir())
-    (directory / "MODEL_CARD.md").write_text(card.render(meta, payload.get("args", {}), hardware, out, size))
+    (directory / CARD).write_text(card.render(meta, payload.get("args", {}), hardware, command, size))
 
 
-def main(args) -> int:
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise ExportError(f"output directory's parent does not exist: {out.parent}")
-    if out.exists() and not args.force:
+def check_args(args) -> Path:
+    """The directory to write, after refusing what cannot or must not be done."""
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent / "model"
+    if out.resolve() == SHIPPED.resolve() and not args.replace_shipped_model:
+        raise ExportError(f"{out} is the shipped model; pass --replace-shipped-model to write over it")
+    if out.exists() and not (args.force or args.replace_shipped_model):
         raise ExportError(f"{out} already exists (use --force to replace it)")
     if args.opset < 17:
         raise ExportError(f"--opset must be at least 17, got {args.opset}")
-    payload = checkpoint.load(args.checkpoint)
+    if args.check_messages < 1:
+        raise ExportError(f"--check-messages must be at least 1, got {args.check_messages}")
+    if args.int8_only and args.evaluation:
+        raise ExportError("--int8-only measures its figures through the int8 graph: leave out --evaluation")
+    return out
+
+
+def build(args, payload: dict, out: Path, tmp: Path) -> dict:
+    """Write and check everything in tmp; returns the manifest."""
+    from model import checkpoint
+    from model.evaluate import onnx_scorer, run_evaluation, torch_scorer
+
     model, vocab = checkpoint.restore_model(payload)
     corpus = load_corpus(args.corpus)
+    test = corpus.splits["test"] or corpus.splits["train"]
+    export_onnx(model, tmp / FP32_GRAPH, args.opset)
+    checks = verify(model, tmp / FP32_GRAPH, check_contexts(encode_messages(test, vocab)))
+    cfg = model.cfg
+    if args.int8 or args.int8_only:
+        checks["int8_embedding_tied"] = quantize(tmp / FP32_GRAPH, tmp / INT8_GRAPH)
+        checks.update(check_int8(tmp / FP32_GRAPH, tmp / INT8_GRAPH, cfg.layers, cfg.hidden, test[: args.check_messages], vocab))
     if args.evaluation:
         evaluation = load_evaluation(args.evaluation, args.checkpoint)
     else:
-        from model.evaluate import run_evaluation
-        print("evaluating on the test split (pass --evaluation to reuse a saved one) ...", flush=True)
-        evaluation = run_evaluation(model, vocab, corpus, "test", 0)
-    contexts = check_contexts(encode_messages(corpus.splits["test"] or corpus.splits["train"], vocab))
+        graph = tmp / INT8_GRAPH if args.int8_only else None
+        print(f"evaluating {graph.name if graph else 'the checkpoint'} on the test split "
+              "(pass --evaluation to reuse a saved one) ...", flush=True)
+        score = onnx_scorer(graph, cfg.layers, cfg.hidden) if graph else torch_scorer(model)
+        evaluation = run_evaluation(score, vocab, corpus, "test", 0)
+        evaluation["scored_by"] = graph.name if graph else "torch checkpoint"
+    if args.int8_only:
+        (tmp / FP32_GRAPH).unlink()
+    vocab.save(tmp / VOCAB)
+    graphs = sorted(p.name for p in tmp.glob("*.onnx"))
+    meta = manifest(args, payload, model, evaluation, checks, graphs)
+    (tmp / MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")
+    write_card(tmp, meta, payload, export_command(args, out))
+    return meta
 
+
+def main(args) -> int:
+    from model import checkpoint
+
+    out = check_args(args)
+    payload = checkpoint.load(args.checkpoint)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); a model directory is for others to read
     try:
-        export_onnx(model, tmp / "model.onnx", args.opset)
-        checks = verify(model, tmp / "model.onnx", contexts)
-        if args.int8:
-            checks.update(quantize(tmp / "model.onnx", tmp / "model.int8.onnx", contexts))
-        vocab.save(tmp / "vocab.txt")
-        meta = manifest(args, payload, model, vocab, evaluation, checks)
-        (tmp / "manifest.json").write_text(json.dumps(meta, indent=2) + "\n")
-        write_card(tmp, meta, payload, args.out)
+        meta = build(args, payload, out, tmp)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     size = sum(f.stat().st_size for f in out.iterdir())
-    print(f"wrote {out}: {', '.join(sorted(f.name for f in out.iterdir()))} ({size / 1e6:.1f} MB); "
-          f"checks {json.dumps(checks)}")
+    print(f"wrote {out}: {meta['name']} {meta['version']}, {', '.join(sorted(f.name for f in out.iterdir()))} "
+          f"({size / 1e6:.1f} MB); checks {json.dumps(meta['export_checks'])}")
     return 0
-

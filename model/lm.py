@@ -17,11 +17,12 @@ from torch import nn
 
 @dataclass
 class LMConfig:
-    vocab: int = 10000
-    embedding: int = 128
-    hidden: int = 384
-    layers: int = 1
-    dropout: float = 0.25
+    """The model's shape (defaults: model.train.RECIPE)."""
+    vocab: int
+    embedding: int
+    hidden: int
+    layers: int
+    dropout: float
 
     def to_dict(self) -> dict:
         return asdict(self)

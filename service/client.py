@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from model.errors import UserError
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 
@@ -32,7 +33,7 @@ SERVICE = "nextword.v1.NextWord"
 KINDS = {pb.Suggestion.NEXT_WORD: "next_word", pb.Suggestion.COMPLETION: "completion"}
 
 
-class ClientError(Exception):
+class ClientError(UserError):
     """The server could not be reached or refused the call: one line for a person."""
 
 

@@ -1,11 +1,10 @@
 """The model runtime: a model directory loaded into onnxruntime. NumPy in, NumPy out.
 
-Knows nothing of gRPC. Checks the directory against the contract in DESIGN.md (files,
-tensor names, sizes in the manifest) so that a broken model is a clear start-up error.
+Knows nothing of gRPC. Checks the directory against the contract (model/contract.py:
+files, tensor names, sizes in the manifest) so that a broken model is a clear start-up error.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,16 +12,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from model.contract import VOCAB, ModelError, check_signature, graph_path, read_manifest
 from model.text import TOKENIZER_VERSION, Vocab
 
 log = logging.getLogger("nextword.runtime")
 
 PROVIDER_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
-INPUTS, OUTPUTS = ("tokens", "h0", "c0"), ("logprobs", "hn", "cn")
-
-
-class ModelError(Exception):
-    """The model directory is missing, incomplete or does not meet the contract."""
 
 
 @dataclass
@@ -45,20 +40,6 @@ def choose_providers(wanted: str) -> list[str]:
     return [name, "CPUExecutionProvider"] if name != "CPUExecutionProvider" else [name]
 
 
-def read_manifest(model_dir: Path) -> dict:
-    try:
-        if not model_dir.is_dir():
-            raise ModelError(f"model directory not found: {model_dir}")
-        for name in ("model.onnx", "vocab.txt", "manifest.json"):
-            if not (model_dir / name).is_file():
-                raise ModelError(f"model directory {model_dir} has no {name}")
-        return json.loads((model_dir / "manifest.json").read_text())
-    except OSError as e:
-        raise ModelError(f"cannot read model directory {model_dir}: {e.strerror}") from None
-    except ValueError as e:
-        raise ModelError(f"{model_dir / 'manifest.json'} is not valid JSON: {e}") from None
-
-
 class Runtime:
     """An onnxruntime session over a model directory."""
 
@@ -66,17 +47,19 @@ class Runtime:
         self.model_dir = Path(model_dir)
         self.manifest = read_manifest(self.model_dir)
         try:
-            self.vocab = Vocab.load(self.model_dir / "vocab.txt")
+            self.vocab = Vocab.load(self.model_dir / VOCAB)
         except (ValueError, UnicodeDecodeError) as e:
             raise ModelError(f"bad vocab.txt: {e}") from None
         sizes = self.manifest.get("sizes", {})
         self.layers, self.hidden = int(sizes.get("layers", 0)), int(sizes.get("hidden", 0))
+        if not self.layers or not self.hidden:
+            raise ModelError("manifest.json lacks sizes.layers / sizes.hidden")
         if self.manifest.get("tokenizer_version") != TOKENIZER_VERSION:
             raise ModelError(f"model needs tokenizer version {self.manifest.get('tokenizer_version')}, "
                              f"this server has {TOKENIZER_VERSION}")
         if len(self.vocab) != sizes.get("vocab"):
             raise ModelError(f"vocab.txt has {len(self.vocab)} tokens, the manifest says {sizes.get('vocab')}")
-        onnx_file = self.model_dir / ("model.int8.onnx" if int8 else "model.onnx")
+        onnx_file = graph_path(self.model_dir, int8)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -88,15 +71,8 @@ class Runtime:
         except Exception as e:  # onnxruntime raises its own types for unreadable graphs
             raise ModelError(f"onnxruntime cannot load {onnx_file}: {str(e).splitlines()[0][:300]}") from None
         self.provider = self.session.get_providers()[0]
-        self._check_signature()
-
-    def _check_signature(self) -> None:
-        names_in = tuple(i.name for i in self.session.get_inputs())
-        names_out = tuple(o.name for o in self.session.get_outputs())
-        if names_in != INPUTS or names_out != OUTPUTS:
-            raise ModelError(f"model.onnx has inputs {names_in} and outputs {names_out}, expected {INPUTS} and {OUTPUTS}")
-        if not self.layers or not self.hidden:
-            raise ModelError("manifest.json lacks sizes.layers / sizes.hidden")
+        self.graph = onnx_file.name
+        check_signature(self.session, onnx_file)
 
     @property
     def name(self) -> str:

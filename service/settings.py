@@ -10,11 +10,13 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from model.errors import UserError
+
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "model" / "pretrained"
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
 
 
-class SettingsError(Exception):
+class SettingsError(UserError):
     """A setting with a value the server cannot use: reported as one line."""
 
 

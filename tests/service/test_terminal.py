@@ -15,8 +15,8 @@ from conftest import ROOT, SHIPPED_MODEL, nextword
 from helpers import ServerProcess
 from model.data import load_corpus
 from model.text import normalize, token_spans
-from service.keyboard import strip_order
-from service.terminal import TerminalKeyboard
+from service.keyboard.state import strip_order
+from service.keyboard.terminal import TerminalKeyboard
 
 ALT = {0: "\x1b2", 1: "\x1b1", 2: "\x1b3"}  # rank -> Alt+slot (best is the middle slot, Alt+2)
 

@@ -1,6 +1,6 @@
 """`nextword web`: a typing page in the browser, and the small JSON endpoint it uses.
 
-    GET  /              the page (service/static/index.html: plain HTML/CSS/JS, no build step)
+    GET  /              the page (service/keyboard/static/index.html: plain HTML/CSS/JS, no build step)
     POST /api/predict   {"text": "how are yo", "k": 3}
                         -> {"suggestions": [{"text": "you", "kind": "completion", "probability": 0.31}, ...],
                             "replace": 2, "latency_ms": 0.8}

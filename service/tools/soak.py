@@ -20,7 +20,7 @@ import re
 import time
 import urllib.request
 
-from service.bench import SAMPLES, start_server
+from service.tools.bench import SAMPLES, start_server
 
 
 def add_arguments(p) -> None:

@@ -22,7 +22,7 @@ from prompt_toolkit.layout import HSplit, Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 
 from service.client import AsyncNextWordClient
-from service.keyboard import Keyboard, strip_order
+from service.keyboard.state import Keyboard, strip_order
 
 SLOT_WIDTH = 16
 

@@ -1,9 +1,10 @@
 """Regenerate the protobuf/gRPC Python code from protos/ (needs grpcio-tools).
 
-    python -m service.codegen          # write service/api/
-    python -m service.codegen --check  # fail if the committed code differs (CI)
+    python scripts/codegen.py          # write service/api/
+    python scripts/codegen.py --check  # fail if the committed code differs (CI)
 
-The generated modules import each other as `nextword.v1...`; they live in the package
+A development tool: it works in a checkout (it needs protos/), so it lives here and not
+in the installed package. The generated modules import each other as `nextword.v1...`; they live in the package
 `service.api`, so their imports are rewritten to that path.
 """
 from __future__ import annotations
@@ -48,7 +49,7 @@ def main() -> int:
         generate(Path(tmp))
         if args.check:
             if not OUT.exists() or not same_tree(Path(tmp), OUT):
-                print("service/api is out of date with protos/: run python -m service.codegen", file=sys.stderr)
+                print("service/api is out of date with protos/: run python scripts/codegen.py", file=sys.stderr)
                 return 1
             print("service/api matches protos/")
             return 0

@@ -1,10 +1,11 @@
-"""Keystroke savings and accuracy on small examples worked by hand (see model/metrics.py)."""
+"""Keystroke savings and accuracy on small examples worked by hand (see model/quality.py)."""
 import math
 
 import numpy as np
 import pytest
 
-from model import metrics
+from model import quality
+from model.data import encode_message
 from model.ngram import KneserNeyTrigram
 from model.text import SPECIALS, Vocab
 
@@ -23,7 +24,7 @@ def test_keystroke_savings_worked_example():
     # 1 suggestion: "hi": '' shows [the] -> type h; 'h' shows [hi] -> accept (2 keys), space free.
     #   "there": '' [the] t, 't' [the] h, 'th' [the] e, 'the' [the] r, 'ther' [there] accept -> 5 keys. 7 keys.
     # 3 suggestions: '' shows [the, there, hi]: accept hi (1), space free, accept there (1): 2 keys.
-    r = metrics.evaluate(["hi there"], VOCAB, constant_scorer)
+    r = quality.evaluate(["hi there"], VOCAB, constant_scorer)
     assert r["characters"] == 8
     assert r["ksr_1"] == pytest.approx(1 - 7 / 8)
     assert r["ksr_3"] == pytest.approx(1 - 2 / 8)
@@ -36,21 +37,21 @@ def test_keystroke_savings_worked_example():
 
 def test_out_of_vocabulary_words_and_punctuation_are_typed():
     # "hi zork." with 3 suggestions: hi accepted (1), space free, zork typed (4), '.' typed (1) = 6 of 8.
-    r = metrics.evaluate(["hi zork."], VOCAB, constant_scorer)
+    r = quality.evaluate(["hi zork."], VOCAB, constant_scorer)
     assert r["ksr_3"] == pytest.approx(1 - 6 / 8)
     assert r["words"] == 2 and r["top3_accuracy"] == 0.5
 
 
 def test_no_savings_when_nothing_is_ever_suggested():
-    r = metrics.evaluate(["zork zork"], VOCAB, constant_scorer)
+    r = quality.evaluate(["zork zork"], VOCAB, constant_scorer)
     assert r["ksr_1"] == r["ksr_5"] == 0.0
 
 
 def test_kneser_ney_distributions_sum_to_one_and_prefer_seen_continuations():
     vocab = Vocab.build(["the cat sat", "the cat ran", "a dog sat"], 20)
-    seqs = [metrics.message_ids(m, vocab) for m in ["the cat sat", "the cat ran", "a dog sat"]]
+    seqs = [encode_message(m, vocab) for m in ["the cat sat", "the cat ran", "a dog sat"]]
     kn = KneserNeyTrigram(seqs, len(vocab))
-    rows = kn.logprobs(metrics.message_ids("the cat sat", vocab))
+    rows = kn.logprobs(encode_message("the cat sat", vocab))
     assert np.allclose(np.exp(rows).sum(axis=1), 1, atol=1e-5)
     after_the_cat = rows[2]
     assert after_the_cat[vocab.id("sat")] > after_the_cat[vocab.id("dog")]

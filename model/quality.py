@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model.data import encode_messages
 from model.suggest import Suggester
-from model.text import BOS_ID, EOS_ID, Vocab, normalize, token_spans
+from model.text import Vocab, normalize, token_spans
 
 KSR_SIZES = (1, 3, 5)
 MAX_STRIP = max(KSR_SIZES)
@@ -50,10 +51,6 @@ class Tally:
             "words": self.words,
             "characters": self.chars,
         }
-
-
-def message_ids(message: str, vocab: Vocab) -> np.ndarray:
-    return np.array([BOS_ID, *vocab.encode(t for t, *_ in token_spans(normalize(message))), EOS_ID], dtype=np.int64)
 
 
 def strip_rank(suggester: Suggester, row: np.ndarray, prefix: str, target: int) -> int:
@@ -111,7 +108,7 @@ def evaluate(messages: list[str], vocab: Vocab, score, batch: int = 256) -> dict
     t = Tally()
     for i in range(0, len(messages), batch):
         chunk = messages[i : i + batch]
-        seqs = [message_ids(m, vocab) for m in chunk]
+        seqs = encode_messages(chunk, vocab)
         for message, ids, rows in zip(chunk, seqs, score(seqs)):
             tally_message(t, message, rows, ids, suggester)
     return t.result()

@@ -1,0 +1,1 @@
+"""Operator commands that talk to a running server: predict, health, bench, soak."""
