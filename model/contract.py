@@ -45,11 +45,11 @@ def read_manifest(model_dir: Path) -> dict:
     try:
         if not model_dir.is_dir():
             raise ModelError(f"model directory not found: {model_dir}")
+        if not (model_dir / FP32_GRAPH).is_file() and not (model_dir / INT8_GRAPH).is_file():
+            raise ModelError(f"model directory {model_dir} has no {FP32_GRAPH} (nor {INT8_GRAPH})")
         for name in (VOCAB, MANIFEST):
             if not (model_dir / name).is_file():
                 raise ModelError(f"model directory {model_dir} has no {name}")
-        if not (model_dir / FP32_GRAPH).is_file() and not (model_dir / INT8_GRAPH).is_file():
-            raise ModelError(f"model directory {model_dir} has no {FP32_GRAPH} (nor {INT8_GRAPH})")
         manifest = json.loads((model_dir / MANIFEST).read_text())
     except OSError as e:
         raise ModelError(f"cannot read model directory {model_dir}: {e.strerror}") from None

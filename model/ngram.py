@@ -41,19 +41,14 @@ class _Table:
         return self.nexts[s:e], self.counts[s:e], self.totals[r], self.types[r]
 
 
-def _unique_counts(keys: np.ndarray):
-    uniq, counts = np.unique(keys, return_counts=True)
-    return uniq, counts
-
-
 class KneserNeyTrigram:
     def __init__(self, seqs: list[np.ndarray], vocab_size: int):
         self.V = V = vocab_size
         u, v, w = self._trigrams(seqs)
-        tri, tri_counts = _unique_counts((u * V + v) * V + w)
+        tri, tri_counts = np.unique((u * V + v) * V + w, return_counts=True)
         self.tri = _Table(tri // V, tri % V, tri_counts)
         # continuation counts: in how many distinct contexts a (v, w) / a w appears
-        bi, bi_cont = _unique_counts(tri % (V * V))
+        bi, bi_cont = np.unique(tri % (V * V), return_counts=True)
         self.bi = _Table(bi // V, bi % V, bi_cont)
         uni = np.bincount(bi % V, minlength=V).astype(np.float64)
         d1, total = _discount(uni[uni > 0]), uni.sum()

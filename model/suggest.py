@@ -18,13 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.text import SENTENCE_END, Vocab, is_word, split_typed
+from model.text import SENTENCE_END, Vocab, is_word
 
-_END = "\U0010ffff"  # sorts after any character: [p, p + _END) holds all words starting with p
+_AFTER_ALL = "\U0010ffff"  # sorts after any character: [p, p + _AFTER_ALL) holds all words starting with p
 
 
 @dataclass(frozen=True)
-class Suggestion:
+class Candidate:
+    """A word for the strip, before the protocol layer turns it into a response."""
+
     text: str
     token_id: int
     logprob: float
@@ -44,7 +46,7 @@ class Suggester:
         normalized, as split_typed and token_spans give it."""
         p = prefix.lower()
         lo = bisect.bisect_left(self.keys, p)
-        hi = bisect.bisect_left(self.keys, p + _END, lo)
+        hi = bisect.bisect_left(self.keys, p + _AFTER_ALL, lo)
         return self.ids[lo:hi]
 
     def top(self, logprobs: np.ndarray, prefix: str, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,15 +59,12 @@ class Suggester:
         order = np.argsort(-scores, kind="stable")
         return ids[order], scores[order]
 
-    def suggest(self, logprobs: np.ndarray, typed: str, k: int) -> list[Suggestion]:
-        """The suggestion strip for the typed text, given the model's next-token logprobs."""
-        return self.strip(logprobs, *split_typed(typed), k)
-
-    def strip(self, logprobs: np.ndarray, context: str, partial: str, k: int) -> list[Suggestion]:
-        """As suggest(), for text already split into (context, partial word)."""
+    def strip(self, logprobs: np.ndarray, context: str, partial: str, k: int) -> list[Candidate]:
+        """The suggestion strip for typed text split into (context, partial word), given the
+        model's next-token logprobs after the context."""
         ids, scores = self.top(logprobs, partial, k)
         capital = starts_sentence(context)
-        return [Suggestion(cased(self.vocab.tokens[i], partial, capital), int(i), float(s), bool(partial))
+        return [Candidate(cased(self.vocab.tokens[i], partial, capital), int(i), float(s), bool(partial))
                 for i, s in zip(ids, scores)]
 
 

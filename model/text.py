@@ -2,7 +2,7 @@
 
 Pure Python (no torch, no numpy) so the service imports exactly what training used.
 
-Choices (see README "Tokenizer"):
+Choices (docs/DESIGN.md, "Tokens"):
 - Chat text as typed: a word is letters with inner apostrophes, so "don't", "I'm",
   "y'all" are one token; curly apostrophes are read as "'".
 - A number is its own token ("2018", "3.5"); rare numbers map to <num>, not <unk>.
@@ -72,6 +72,20 @@ def split_typed(text: str) -> tuple[str, str]:
     if m is None:
         return text, ""
     return text[: len(text) - len(last) + m.start()], m.group()
+
+
+def parent_context(context: str) -> str:
+    """The context without its last whitespace-delimited chunk: 'how are you ' -> 'how are '.
+
+    Tokens never span white space, so tokenize(parent) + tokenize(rest) == tokenize(context):
+    the state after a context can be extended from its parent's. Scans from the end only:
+    the cost does not grow with the length of the text.
+    """
+    stripped = context.rstrip()
+    if not stripped:
+        return ""
+    last = stripped.rsplit(None, 1)[-1]
+    return context[: len(stripped) - len(last)]
 
 
 def keyboard_form(word: str) -> str:

@@ -43,15 +43,3 @@ class ContextCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-
-def parent_context(context: str) -> str:
-    """The context without its last whitespace-delimited chunk: 'how are you ' -> 'how are '.
-
-    Tokens never span white space, so tokenize(parent) + tokenize(rest) == tokenize(context).
-    Scans from the end only: the cost does not grow with the length of the text.
-    """
-    stripped = context.rstrip()
-    if not stripped:
-        return ""
-    last = stripped.rsplit(None, 1)[-1]
-    return context[: len(stripped) - len(last)]

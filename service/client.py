@@ -18,6 +18,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import time
@@ -29,7 +30,7 @@ from model.errors import UserError
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 
-SERVICE = "nextword.v1.NextWord"
+SERVICE = pb.DESCRIPTOR.services_by_name["NextWord"].full_name
 KINDS = {pb.Suggestion.NEXT_WORD: "next_word", pb.Suggestion.COMPLETION: "completion"}
 
 
@@ -60,7 +61,7 @@ def _target(addresses: str | list[str]) -> str:
     return "ipv4:" + ",".join(addresses)  # a static list, balanced round-robin
 
 
-def channel_options(retries: int, max_message_bytes: int = 65536) -> list[tuple[str, object]]:
+def channel_options(retries: int) -> list[tuple[str, object]]:
     config = {
         "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [{
@@ -70,7 +71,6 @@ def channel_options(retries: int, max_message_bytes: int = 65536) -> list[tuple[
         }],
     }
     return [("grpc.service_config", json.dumps(config)), ("grpc.enable_retries", 1 if retries else 0),
-            ("grpc.max_receive_message_length", max_message_bytes),
             # a keyboard cannot wait gRPC's default 2 minutes of backoff to see its server again
             ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
             ("grpc.max_reconnect_backoff_ms", 2000)]
@@ -97,6 +97,32 @@ def wire_text(text: str) -> str:
 
 def _request(text: str, k: int, probability: bool) -> pb.PredictRequest:
     return pb.PredictRequest(text=wire_text(text), max_suggestions=k, options=pb.PredictOptions(include_probability=probability))
+
+
+def add_address_flags(parser, timeout: float) -> None:
+    """--address and --timeout, the same for every command that talks to a running server."""
+    parser.add_argument("--address", default=None, help="server address host:port (default: localhost and the configured gRPC port)")
+    parser.add_argument("--timeout", type=float, default=timeout, help="deadline for each call (seconds)")
+
+
+def resolve_address(args) -> str:
+    """The --address given, or localhost at the port `nextword serve` would use (NEXTWORD_GRPC_PORT)."""
+    if args.timeout <= 0:
+        raise ClientError(f"--timeout must be positive, got {args.timeout}")
+    if args.address:
+        return args.address
+    from service.settings import from_args  # the one reader of NEXTWORD_* variables
+
+    return f"localhost:{from_args().grpc_port}"
+
+
+def require_server(address: str, within: float = 0.8) -> None:
+    """Fail within `within` seconds, with a hint, when nothing answers at address."""
+    with grpc.insecure_channel(address) as channel:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=within)
+        except grpc.FutureTimeoutError:
+            raise ClientError(f"no server at {address} — start one with scripts/serve") from None
 
 
 class NextWordClient:
@@ -131,7 +157,7 @@ class NextWordClient:
         self.close()
 
 
-_END = object()
+_CLOSE = object()  # ends the request iterator of a sync stream
 
 
 class TypingSession:
@@ -152,7 +178,7 @@ class TypingSession:
 
     def _open(self) -> None:
         self._requests: queue.Queue = queue.Queue()
-        self._responses = self.stub.PredictStream(iter(self._requests.get, _END), metadata=self.metadata)
+        self._responses = self.stub.PredictStream(iter(self._requests.get, _CLOSE), metadata=self.metadata)
 
     def _ask(self, **input_) -> pb.PredictResponse:
         self._requests.put(pb.StreamRequest(max_suggestions=self.k, sequence=self.sequence,
@@ -189,7 +215,7 @@ class TypingSession:
         return self._send(text, edit=pb.TextEdit(delete=delete, insert=insert))
 
     def close(self) -> None:
-        self._requests.put(_END)
+        self._requests.put(_CLOSE)
         self._responses.cancel()
 
     def __enter__(self):
@@ -233,28 +259,70 @@ class AsyncNextWordClient:
         await self.close()
 
 
-class AsyncTypingSession:
-    def __init__(self, stub, k: int, probability: bool, metadata=None):
-        self.k, self.probability, self.sequence = k, probability, 0
-        self._call = stub.PredictStream(metadata=metadata, wait_for_ready=True)
+class _StreamBroken(Exception):
+    def __init__(self, error: grpc.RpcError):
+        self.error = error
 
-    async def _send(self, **input_) -> list[Suggestion]:
-        self.sequence += 1
-        await self._call.write(pb.StreamRequest(max_suggestions=self.k, sequence=self.sequence,
-                                                options=pb.PredictOptions(include_probability=self.probability), **input_))
+
+class AsyncTypingSession:
+    """The asyncio twin of TypingSession: one PredictStream, resumed from the whole text on
+    a new stream when the old one breaks (server restarted), for up to `resume_seconds`."""
+
+    def __init__(self, stub, k: int, probability: bool, metadata=None, resume_seconds: float = 10.0):
+        self.k, self.probability, self.sequence = k, probability, 0
+        self.stub, self.metadata, self.resume_seconds = stub, metadata, resume_seconds
+        self.model: tuple[str, str] | None = None
+        self.typed = ""
+        self.resumed = 0
+        self._open()
+
+    def _open(self) -> None:
+        self._call = self.stub.PredictStream(metadata=self.metadata, wait_for_ready=True)
+
+    async def _ask(self, **input_) -> pb.PredictResponse:
+        request = pb.StreamRequest(max_suggestions=self.k, sequence=self.sequence,
+                                   options=pb.PredictOptions(include_probability=self.probability), **input_)
+        try:
+            await self._call.write(request)
+        except grpc.RpcError as e:  # the stream broke under us (grpc reports a failed write as INTERNAL)
+            raise _StreamBroken(e) from e
         response = await self._call.read()
         if response is grpc.aio.EOF:
             raise ClientError("the server closed the typing session")
+        return response
+
+    async def _send(self, new_text: str, /, **input_) -> list[Suggestion]:
+        self.sequence += 1
+        give_up, backoff = time.monotonic() + self.resume_seconds, 0.1
+        while True:
+            try:
+                response = await self._ask(**input_)
+                break
+            except (grpc.RpcError, _StreamBroken) as e:
+                broken = isinstance(e, _StreamBroken) or e.code() == grpc.StatusCode.UNAVAILABLE
+                if not broken or time.monotonic() > give_up:
+                    raise e.error if isinstance(e, _StreamBroken) else e
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+                self._call.cancel()
+                self._open()
+                self.resumed += 1
+                input_ = {"text": new_text}  # a new stream starts from the whole text
+        self.typed, self.model = new_text, _model_of(response)
         return _suggestions(response)
 
     async def text(self, text: str) -> list[Suggestion]:
-        return await self._send(text=wire_text(text))
+        text = wire_text(text)
+        return await self._send(text, text=text)
 
     async def edit(self, delete: int = 0, insert: str = "") -> list[Suggestion]:
-        return await self._send(edit=pb.TextEdit(delete=delete, insert=wire_text(insert)))
+        insert = wire_text(insert)
+        text = self.typed[: max(len(self.typed) - delete, 0)] + insert
+        return await self._send(text, edit=pb.TextEdit(delete=delete, insert=insert))
 
     async def close(self) -> None:
-        await self._call.done_writing()
+        if not self._call.done():
+            await self._call.done_writing()
         self._call.cancel()
 
     async def __aenter__(self):

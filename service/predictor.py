@@ -13,12 +13,11 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-import numpy as np
 
-from model.suggest import Suggester, Suggestion
-from model.text import BOS_ID, split_typed, tokenize
+from model.suggest import Candidate, Suggester
+from model.text import BOS_ID, parent_context, split_typed, tokenize
 from service.batching import MicroBatcher
-from service.cache import ContextCache, Entry, parent_context
+from service.cache import ContextCache, Entry
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -35,29 +34,52 @@ class InvalidInput(Exception):
 
 
 @dataclass
-class TypingSession:
-    """A stream's state: its text and its own small cache (current and recent contexts)."""
+class StreamState:
+    """What the server keeps for one PredictStream: its text and its own small cache
+    (current and recent contexts), so a keystroke never costs more than one model step."""
     text: str
     cache: ContextCache
 
-    def apply_edit(self, delete: int, insert: str) -> str:
+    def apply_edit(self, delete: int, insert: str) -> None:
         if delete > len(self.text):
             raise InvalidInput(f"edit deletes {delete} characters but the text has only {len(self.text)}")
         self.text = self.text[: len(self.text) - delete] + insert
-        return self.text
 
 
 class Predictor:
-    def __init__(self, runtime: Runtime, batcher: MicroBatcher, settings: Settings, metrics):
-        self.runtime, self.batcher, self.settings, self.metrics = runtime, batcher, settings, metrics
+    """One model's predictions: every model step goes through its batcher. `start()` before use."""
+
+    def __init__(self, runtime: Runtime, settings: Settings, metrics):
+        self.runtime, self.settings, self.metrics = runtime, settings, metrics
+        self.batcher = MicroBatcher(runtime, metrics, settings.max_batch, settings.max_wait_us / 1e6, settings.max_queue)
         self.vocab = runtime.vocab
         self.suggester = Suggester(runtime.vocab)
         self.cache = ContextCache(settings.cache_size)
-        h, c = runtime.zero_state(1)
-        step = runtime.run(np.array([[BOS_ID]], np.int64), h, c)
-        self.root = Entry(0, step.h[:, 0], step.c[:, 0], step.logprobs[0])
+        self.root: Entry | None = None  # the state after <s>: every context starts from it
         self.users = 0  # calls and streams answering from this model now
         self._idle = asyncio.Event()
+
+    async def start(self) -> None:
+        self.batcher.start()
+        h, c = self.runtime.zero_state(1)
+        logprobs, h, c = await self.batcher.step([BOS_ID], h[:, 0], c[:, 0])
+        self.root = Entry(0, h, c, logprobs)
+
+    @property
+    def model_name(self) -> str:
+        return self.runtime.name
+
+    @property
+    def model_version(self) -> str:
+        return self.runtime.version
+
+    def model_info(self) -> dict:
+        """What GetModelInfo tells: identity, provider, sizes and the manifest's figures."""
+        evaluation = self.runtime.manifest.get("evaluation") or {}
+        return {"name": self.runtime.name, "version": self.runtime.version, "vocab_size": len(self.vocab),
+                "provider": self.runtime.provider, "tokenizer_version": str(self.runtime.manifest.get("tokenizer_version", "")),
+                "evaluation": evaluation.get("lstm") or {}, "baseline_evaluation": evaluation.get("trigram_kn") or {},
+                "max_suggestions": self.settings.max_suggestions}
 
     @contextlib.contextmanager
     def lease(self):
@@ -79,10 +101,13 @@ class Predictor:
     async def retire(self) -> None:
         """After a swap: wait for the last call or stream on this model, then stop its batcher."""
         await self.idle()
+        await self.close()
+
+    async def close(self) -> None:
         await self.batcher.close()
 
-    def new_session(self) -> TypingSession:
-        return TypingSession("", ContextCache(4))
+    def new_stream(self) -> StreamState:
+        return StreamState("", ContextCache(4))
 
     def check(self, text: str, k: int) -> int:
         """Validate a request; returns the number of suggestions to give."""
@@ -93,7 +118,7 @@ class Predictor:
             raise InvalidInput(f"max_suggestions is {k}; this server gives at most {self.settings.max_suggestions}")
         return k
 
-    async def predict(self, text: str, k: int, cache: ContextCache | None = None) -> list[Suggestion]:
+    async def predict(self, text: str, k: int, cache: ContextCache | None = None) -> list[Candidate]:
         k = self.check(text, k)
         context, partial = split_typed(text)
         entry = await self.entry(context, self.cache if cache is None else cache)

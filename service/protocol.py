@@ -9,7 +9,7 @@ import math
 
 import grpc
 
-from model.suggest import Suggestion
+from model.suggest import Candidate
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.batching import Overloaded
@@ -32,7 +32,7 @@ def status_for(error: Exception) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def to_proto(suggestions: list[Suggestion], with_probability: bool) -> list[pb.Suggestion]:
+def to_proto(suggestions: list[Candidate], with_probability: bool) -> list[pb.Suggestion]:
     kind = {True: pb.Suggestion.COMPLETION, False: pb.Suggestion.NEXT_WORD}
     return [pb.Suggestion(text=s.text, kind=kind[s.completion],
                           probability=math.exp(s.logprob) if with_probability else 0.0)
@@ -41,10 +41,18 @@ def to_proto(suggestions: list[Suggestion], with_probability: bool) -> list[pb.S
 
 class NextWordServicer(pb_grpc.NextWordServicer):
     def __init__(self, predictor: Predictor, metrics, max_streams: int):
-        self.predictor = predictor  # the current model; swapped by the server on reload
+        self.predictor = predictor  # the current model: new calls and streams take it
         self.metrics, self.max_streams = metrics, max_streams
         self.open_streams = 0
-        self.draining = False  # set on SIGTERM: new calls are refused, calls in flight go on
+        self.draining = False
+
+    def swap(self, predictor: Predictor) -> None:
+        """A new model for new calls; calls and streams already running keep theirs."""
+        self.predictor = predictor
+
+    def drain(self) -> None:
+        """From now on new calls are refused (UNAVAILABLE); calls in flight go on."""
+        self.draining = True
 
     async def _refuse_if_draining(self, context) -> None:
         if self.draining:
@@ -53,7 +61,7 @@ class NextWordServicer(pb_grpc.NextWordServicer):
     @staticmethod
     def _response(predictor, suggestions, options, sequence: int = 0) -> pb.PredictResponse:
         return pb.PredictResponse(suggestions=to_proto(suggestions, options.include_probability),
-                                  model_name=predictor.runtime.name, model_version=predictor.runtime.version,
+                                  model_name=predictor.model_name, model_version=predictor.model_version,
                                   sequence=sequence)
 
     async def _fail(self, context, error: Exception):
@@ -86,11 +94,11 @@ class NextWordServicer(pb_grpc.NextWordServicer):
         self.metrics.streams.inc()
         try:
             with self.predictor.lease() as predictor:  # a stream keeps the model it started with
-                session = predictor.new_session()  # freed when the stream ends, however it ends
+                stream = predictor.new_stream()  # freed when the stream ends, however it ends
                 request = first
                 while True:
-                    text = self._session_text(session, request)
-                    suggestions = await predictor.predict(text, request.max_suggestions, session.cache)
+                    text = self._stream_text(stream, request)
+                    suggestions = await predictor.predict(text, request.max_suggestions, stream.cache)
                     yield self._response(predictor, suggestions, request.options, request.sequence)
                     try:
                         request = await requests.__anext__()
@@ -105,25 +113,24 @@ class NextWordServicer(pb_grpc.NextWordServicer):
             self.metrics.streams.dec()
 
     @staticmethod
-    def _session_text(session, request) -> str:
+    def _stream_text(stream, request) -> str:
         which = request.WhichOneof("input")
         if which == "text":
-            session.text = request.text
+            stream.text = request.text
         elif which == "edit":
-            session.apply_edit(request.edit.delete, request.edit.insert)
+            stream.apply_edit(request.edit.delete, request.edit.insert)
         else:
             raise InvalidInput("stream message has neither text nor edit")
-        return session.text
+        return stream.text
 
     async def GetModelInfo(self, request, context):
         await self._refuse_if_draining(context)
-        runtime = self.predictor.runtime
-        evaluation = runtime.manifest.get("evaluation") or {}
+        info = self.predictor.model_info()
         return pb.ModelInfo(
-            name=runtime.name, version=runtime.version, vocab_size=len(runtime.vocab),
-            execution_provider=runtime.provider, tokenizer_version=str(runtime.manifest.get("tokenizer_version", "")),
-            evaluation=_numbers(evaluation.get("lstm")), baseline_evaluation=_numbers(evaluation.get("trigram_kn")),
-            max_suggestions=self.predictor.settings.max_suggestions)
+            name=info["name"], version=info["version"], vocab_size=info["vocab_size"],
+            execution_provider=info["provider"], tokenizer_version=info["tokenizer_version"],
+            evaluation=_numbers(info["evaluation"]), baseline_evaluation=_numbers(info["baseline_evaluation"]),
+            max_suggestions=info["max_suggestions"])
 
     async def Ping(self, request, context):
         await self._refuse_if_draining(context)

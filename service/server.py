@@ -26,7 +26,6 @@ from grpc_reflection.v1alpha import reflection
 
 from service import settings as settings_mod
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
-from service.batching import MicroBatcher
 from service.interceptor import DecodeErrorInterceptor, MetricsInterceptor
 from service.metrics import Metrics
 from service.predictor import Predictor
@@ -70,14 +69,9 @@ class NextWordServer:
         self.stopped = asyncio.Event()
         self.grpc_port = self.metrics_port = None
 
-    def _predictor(self, runtime: Runtime) -> Predictor:
-        s = self.settings
-        batcher = MicroBatcher(runtime, self.metrics, s.max_batch, s.max_wait_us / 1e6, s.max_queue)
-        return Predictor(runtime, batcher, s, self.metrics)
-
     async def start(self) -> None:
         s = self.settings
-        self.predictor = self._predictor(self.runtime)
+        self.predictor = Predictor(self.runtime, s, self.metrics)
         options = [("grpc.max_receive_message_length", s.max_message_bytes),
                    ("grpc.max_send_message_length", s.max_message_bytes), ("grpc.so_reuseport", 0)]
         interceptors = [MetricsInterceptor(self.metrics), DecodeErrorInterceptor()]
@@ -106,33 +100,35 @@ class NextWordServer:
             except OSError as e:
                 raise SettingsError(f"cannot serve metrics on {s.metrics_host}:{s.metrics_port}: {e.strerror}") from None
         await self.server.start()
-        self.predictor.batcher.start()
         await asyncio.get_running_loop().run_in_executor(None, self.runtime.warm_up)  # health answers meanwhile
+        await self.predictor.start()
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving model %s %s on %s, gRPC port %s (%s%s), metrics port %s",
-                 self.runtime.name, self.runtime.version, self.runtime.provider, self.grpc_port,
+        log.info("serving model %s %s (%s) on %s, gRPC port %s (%s%s), %s",
+                 self.runtime.name, self.runtime.version, self.runtime.graph, self.runtime.provider, self.grpc_port,
                  "mutual TLS" if s.tls_client_ca else "TLS" if s.tls_cert else "plaintext",
-                 ", token required" if s.auth_token else "", self.metrics_port)
+                 ", token required" if s.auth_token else "",
+                 f"metrics port {self.metrics_port}" if self.metrics_port is not None else "metrics off")
 
     async def reload(self) -> bool:
         """Load the model directory again and swap it in if it works (see the module doc)."""
-        s, loop, old = self.settings, asyncio.get_running_loop(), self.servicer.predictor
+        s, loop, old = self.settings, asyncio.get_running_loop(), self.predictor
         try:
             runtime = await loop.run_in_executor(None, lambda: Runtime(s.model_dir, s.provider, s.threads, s.int8))
             await loop.run_in_executor(None, runtime.warm_up)
-            new = self._predictor(runtime)
-            new.batcher.start()
+            new = Predictor(runtime, s, self.metrics)
+            await new.start()
             smoke = await new.predict("how are yo", 3)
             if not smoke or not all(any(ch.isalpha() for ch in w.text) for w in smoke):
-                await new.batcher.close()
+                await new.close()
                 raise ModelError("the smoke prediction gave no words")
         except Exception as e:  # any failure leaves the old model serving
             self.metrics.reloads.labels("failed").inc()
             log.error("model reload from %s failed, still serving %s %s: %s", s.model_dir,
                       old.runtime.name, old.runtime.version, e)
             return False
-        self.servicer.predictor = self.predictor = new
+        self.predictor = new
+        self.servicer.swap(new)
         self.metrics.reloads.labels("ok").inc()
         self.metrics.model.info({"name": runtime.name, "version": runtime.version, "provider": runtime.provider})
         log.info("swapped model %s %s for %s %s", old.runtime.name, old.runtime.version, runtime.name, runtime.version)
@@ -145,16 +141,16 @@ class NextWordServer:
         grace = self.settings.grace_seconds
         log.info("draining: up to %.1f s for calls in flight", grace)
         await self.health.enter_graceful_shutdown()
-        self.servicer.draining = True
+        self.servicer.drain()
         started = time.perf_counter()
         try:
             # refuse cleanly for a moment even when idle: calls already on their way get a
             # retryable UNAVAILABLE from us, not a CANCELLED from a gRPC server going away
-            await asyncio.gather(asyncio.wait_for(self.servicer.predictor.idle(), grace), asyncio.sleep(min(1.0, grace)))
+            await asyncio.gather(asyncio.wait_for(self.predictor.idle(), grace), asyncio.sleep(min(1.0, grace)))
         except asyncio.TimeoutError:
-            log.warning("grace period over with %d calls or streams still open", self.servicer.predictor.users)
+            log.warning("grace period over with %d calls or streams still open", self.predictor.users)
         await self.server.stop(max(grace - (time.perf_counter() - started), 0.1))
-        await self.predictor.batcher.close()
+        await self.predictor.close()
         if getattr(self, "_retiring", None):
             await asyncio.gather(self._retiring, return_exceptions=True)
         if getattr(self, "metrics_http", None):
@@ -167,8 +163,8 @@ async def serve(s: Settings) -> int:
     configure_logging(s)
     server = NextWordServer(s)
     await server.start()
-    print(f"nextword: serving on {s.host}:{server.grpc_port} (gRPC), metrics on {s.metrics_host}:{server.metrics_port}",
-          flush=True)
+    metrics = f"metrics on {s.metrics_host}:{server.metrics_port}" if server.metrics_port is not None else "metrics off"
+    print(f"nextword: serving on {s.host}:{server.grpc_port} (gRPC), {metrics}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

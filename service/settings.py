@@ -31,7 +31,7 @@ class Settings:
     metrics_host: str = _doc("0.0.0.0", "address the Prometheus /metrics endpoint binds to")
     metrics_port: int = _doc(9400, "Prometheus /metrics port (0: pick a free one; -1: no metrics endpoint)")
     model_dir: str = _doc(str(SHIPPED_MODEL), "model directory (model.onnx, vocab.txt, manifest.json)")
-    int8: bool = _doc(False, "serve model.int8.onnx instead of model.onnx")
+    int8: bool = _doc(False, "serve model.int8.onnx instead of model.onnx (a directory with only the int8 graph, like the shipped one, serves it either way)")
     provider: str = _doc("auto", "onnxruntime execution provider: auto (CUDA if usable, else CPU), cpu, cuda, tensorrt", choices=PROVIDERS)
     threads: int = _doc(1, "onnxruntime intra-op threads per inference (0: onnxruntime's default)")
     max_batch: int = _doc(16, "most model steps run together in one onnxruntime call")
@@ -59,6 +59,11 @@ class Settings:
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name, lowest in (("grpc_port", 0), ("metrics_port", -1)):
+            if not lowest <= getattr(self, name) <= 65535:
+                raise SettingsError(f"{name} must be between {lowest} and 65535, got {getattr(self, name)}")
+        if self.threads < 0 or self.max_wait_us < 0 or self.grace_seconds < 0:
+            raise SettingsError("threads, max_wait_us and grace_seconds must not be negative")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise SettingsError("tls_cert and tls_key go together: give both or neither")
         if self.tls_client_ca and not self.tls_cert:
@@ -84,10 +89,14 @@ def _parse_bool(text: str) -> bool:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per field (--grpc-port ...), its default shown as the env variable's name."""
     for f in fields(Settings):
-        kind = _parse_bool if f.type in (bool, "bool") else {"int": int, "float": float}.get(str(f.type), str)
-        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
-                            metavar=f.name.split("_")[-1].upper(), choices=f.metadata.get("choices"),
-                            help=f"{f.metadata['doc']} [env {_env_name(f.name)}, default {f.default}]")
+        flag, help_text = "--" + f.name.replace("_", "-"), f"{f.metadata['doc']} [env {_env_name(f.name)}, default {f.default}]"
+        if f.type in (bool, "bool"):  # `--int8` alone means true; `--int8 false` is accepted too
+            parser.add_argument(flag, dest=f.name, type=_parse_bool, nargs="?", const=True, default=None,
+                                metavar="true|false", help=help_text)
+            continue
+        kind = {"int": int, "float": float}.get(str(f.type), str)
+        parser.add_argument(flag, dest=f.name, type=kind, default=None, metavar=f.name.split("_")[-1].upper(),
+                            choices=f.metadata.get("choices"), help=help_text)
 
 
 def from_args(args: argparse.Namespace | None = None, environ=os.environ) -> Settings:

@@ -34,3 +34,21 @@ def tiny_model(tiny_run) -> Path:
     nextword("export", "--corpus", TINY_CORPUS, "--checkpoint", tiny_run / "ckpt" / "best.pt",
              "--evaluation", tiny_run / "eval.json", "--out", tiny_run / "model", "--int8")
     return tiny_run / "model"
+
+
+@pytest.fixture(scope="session")
+def server():
+    """One real server on the shipped model, shared by every test that needs no special flags."""
+    from helpers import ServerProcess  # tests/service/helpers.py, which imports this module
+
+    s = ServerProcess("--model-dir", SHIPPED_MODEL, "--max-text-chars", "2000")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    from service.client import NextWordClient
+
+    with NextWordClient(server.address, timeout=5) as c:
+        yield c

@@ -1,9 +1,19 @@
 """Tokenizer and vocabulary: properties (hypothesis) and the cases DESIGN.md names."""
 import re
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from model.text import NUM_ID, SPECIALS, UNK_ID, Vocab, is_word, normalize, split_typed, tokenize
+from model.text import (
+    NUM_ID,
+    SPECIALS,
+    UNK_ID,
+    Vocab,
+    is_word,
+    normalize,
+    split_typed,
+    tokenize,
+)
 
 
 @settings(max_examples=300)

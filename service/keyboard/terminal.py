@@ -21,15 +21,14 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.layout import HSplit, Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 
-from service.client import AsyncNextWordClient
+from service.client import AsyncNextWordClient, add_address_flags, require_server, resolve_address
 from service.keyboard.state import Keyboard, strip_order
 
 SLOT_WIDTH = 16
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--address", default="localhost:50051", help="server address host:port")
-    p.add_argument("--timeout", type=float, default=2.0, help="deadline for a response (seconds)")
+    add_address_flags(p, timeout=2.0)
 
 
 def edit_between(old: str, new: str) -> tuple[int, str]:
@@ -165,5 +164,7 @@ def _reason(error: Exception) -> str:
 
 
 def main(args) -> int:
-    asyncio.run(TerminalKeyboard(args.address, args.timeout).run())
+    address = resolve_address(args)
+    require_server(address)  # at start only: later outages are shown in the status line
+    asyncio.run(TerminalKeyboard(address, args.timeout).run())
     return 0

@@ -22,7 +22,7 @@ from pathlib import Path
 import grpc
 
 from model.text import split_typed
-from service.client import NextWordClient
+from service.client import ClientError, NextWordClient, add_address_flags, require_server, resolve_address
 
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 MAX_BODY = 64 * 1024
@@ -34,10 +34,9 @@ HTTP_FOR = {grpc.StatusCode.INVALID_ARGUMENT: HTTPStatus.BAD_REQUEST,
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--address", default="localhost:50051", help="the gRPC server to forward to")
     p.add_argument("--host", default="127.0.0.1", help="address the page is served on")
     p.add_argument("--port", type=int, default=8080, help="port the page is served on (0: a free one)")
-    p.add_argument("--timeout", type=float, default=2.0, help="deadline for each gRPC call (seconds)")
+    add_address_flags(p, timeout=2.0)
 
 
 def predict(client: NextWordClient, body: dict) -> dict:
@@ -91,8 +90,15 @@ def make_handler(client: NextWordClient):
 
 
 def serve(address: str, host: str, port: int, timeout: float) -> None:
+    if not 0 <= port <= 65535:
+        raise ClientError(f"--port must be between 0 and 65535, got {port}")
+    require_server(address)
     client = NextWordClient(address, timeout=timeout)
-    httpd = ThreadingHTTPServer((host, port), make_handler(client))
+    try:
+        httpd = ThreadingHTTPServer((host, port), make_handler(client))
+    except OSError as e:
+        client.close()
+        raise ClientError(f"cannot serve the page on {host}:{port}: {e.strerror}") from None
     print(f"nextword: typing page on http://{host}:{httpd.server_address[1]}/ (forwarding to {address})", flush=True)
     try:
         httpd.serve_forever()
@@ -104,5 +110,5 @@ def serve(address: str, host: str, port: int, timeout: float) -> None:
 
 
 def main(args) -> int:
-    serve(args.address, args.host, args.port, args.timeout)
+    serve(resolve_address(args), args.host, args.port, args.timeout)
     return 0

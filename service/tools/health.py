@@ -4,22 +4,21 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service import settings
-from service.client import ClientError
+from service.client import ClientError, add_address_flags, resolve_address
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--address", default=None, help="server address host:port (default: localhost and the configured gRPC port)")
-    p.add_argument("--timeout", type=float, default=2.0, help="deadline in seconds")
+    add_address_flags(p, timeout=2.0)
 
 
 def main(args) -> int:
-    args.address = args.address or f"localhost:{settings.from_args().grpc_port}"  # NEXTWORD_GRPC_PORT applies
-    with grpc.insecure_channel(args.address) as channel:
+    address = resolve_address(args)
+    with grpc.insecure_channel(address) as channel:
         try:
             status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=args.timeout).status
         except grpc.RpcError as e:
-            raise ClientError(f"{args.address}: {e.code().name}") from None
+            hint = " — is a server running there? (scripts/serve starts one)" if e.code() == grpc.StatusCode.UNAVAILABLE else ""
+            raise ClientError(f"{address}: {e.code().name}{hint}") from None
     name = health_pb2.HealthCheckResponse.ServingStatus.Name(status)
     print(name)
     return 0 if status == health_pb2.HealthCheckResponse.SERVING else 1

@@ -1,25 +1,33 @@
 """`nextword predict "how are yo"`: ask a running server and print the suggestion strip."""
 from __future__ import annotations
 
+import sys
+
 import grpc
 
-from service.client import ClientError, NextWordClient
+from service.client import ClientError, NextWordClient, add_address_flags, require_server, resolve_address
 
 
 def add_arguments(p) -> None:
     p.add_argument("text", help="the text typed so far (end it with a space for next-word suggestions)")
-    p.add_argument("--address", default="localhost:50051", help="server address host:port")
-    p.add_argument("-k", "--suggestions", type=int, default=3, help="how many suggestions")
+    p.add_argument("-k", "--suggestions", type=int, default=3, help="how many suggestions (at least 1)")
     p.add_argument("--probability", action="store_true", help="show the model's probability of each word")
-    p.add_argument("--timeout", type=float, default=5.0, help="deadline in seconds")
+    add_address_flags(p, timeout=5.0)
 
 
 def main(args) -> int:
-    with NextWordClient(args.address, timeout=args.timeout) as client:
+    if args.suggestions < 1:
+        raise ClientError(f"-k must be at least 1, got {args.suggestions}")
+    address = resolve_address(args)
+    require_server(address)
+    with NextWordClient(address, timeout=args.timeout) as client:
         try:
             suggestions = client.predict(args.text, args.suggestions, args.probability)
         except grpc.RpcError as e:
-            raise ClientError(f"{args.address}: {e.code().name}: {e.details()}") from None
+            raise ClientError(f"{address}: {e.code().name}: {e.details()}") from None
+    if not suggestions:
+        print("no suggestions: no word the model knows starts like that", file=sys.stderr)
+        return 1
     for s in suggestions:
         extra = f"  p={s.probability:.4f}" if args.probability else ""
         print(f"{s.text}\t{s.kind}{extra}")

@@ -13,8 +13,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from conftest import ROOT
+from service.runtime import choose_providers
 
-READY = re.compile(r"serving on \S+:(\d+) \(gRPC\), metrics on \S+:(-?\d+|None)")
+# what `--provider auto` picks here: CPU, or CUDA where onnxruntime-gpu finds a GPU
+EXPECTED_PROVIDER = choose_providers("auto")[0]
+
+READY = re.compile(r"serving on \S+:(\d+) \(gRPC\), (?:metrics on \S+:(\d+)|metrics off)")
 
 
 class ServerProcess:

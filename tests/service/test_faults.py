@@ -9,7 +9,7 @@ from conftest import SHIPPED_MODEL
 from helpers import ServerProcess
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
-from service.client import NextWordClient
+from service.client import AsyncNextWordClient, NextWordClient
 
 
 def test_a_typing_session_resumes_from_its_text_after_kill_9_and_restart():
@@ -31,6 +31,33 @@ def test_a_typing_session_resumes_from_its_text_after_kill_9_and_restart():
             first.stop()
             for s in restarted:
                 s.stop()
+
+
+def test_an_async_typing_session_resumes_too():
+    first = ServerProcess("--model-dir", SHIPPED_MODEL)
+    port, restarted = first.port, []
+
+    async def scenario():
+        async with AsyncNextWordClient(first.address) as client, client.session() as typing:
+            assert await typing.text("hey how are")
+            first.proc.send_signal(signal.SIGKILL)
+            first.proc.wait()
+            timer = threading.Timer(1.0, lambda: restarted.append(ServerProcess("--model-dir", SHIPPED_MODEL, "--grpc-port", port)))
+            timer.start()
+            try:
+                strip = await typing.edit(insert=" yo")
+                assert typing.resumed >= 1 and typing.typed == "hey how are yo"
+                assert [s.text for s in strip] == [s.text for s in await client.predict("hey how are yo")]
+                assert await typing.edit(insert="u ")
+            finally:
+                timer.join()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        first.stop()
+        for s in restarted:
+            s.stop()
 
 
 def test_sigterm_under_load_answers_every_accepted_call_or_gives_a_clean_status():

@@ -6,12 +6,12 @@ import struct
 import grpc
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import SHIPPED_MODEL
-from helpers import ServerProcess
 from model.suggest import Suggester, cased
-from model.text import Vocab, split_typed, tokenize
+from model.text import Vocab, normalize, split_typed, tokenize
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.client import wire_text
@@ -30,9 +30,10 @@ OK_CODES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED
 @given(TEXT)
 def test_tokenizer_and_splitting_take_anything(text):
     tokens = tokenize(text)
-    assert all(tokens)
+    assert "".join(tokens) == "".join(normalize(text).split())  # every visible character, nothing else
     context, partial = split_typed(text)
-    VOCAB.encode(tokens)
+    assert context + partial == normalize(text)
+    assert all(0 <= i < len(VOCAB) for i in VOCAB.encode(tokens))
 
 
 def test_tokenizer_takes_a_megabyte():
@@ -44,17 +45,17 @@ def test_tokenizer_takes_a_megabyte():
 @given(TEXT, st.integers(1, 10), st.integers(0, 2**32 - 1))
 def test_the_strip_and_its_casing_take_anything(text, k, seed):
     logprobs = np.random.default_rng(seed).normal(size=len(VOCAB)).astype(np.float32)
-    strip = SUGGESTER.suggest(logprobs, text, k)
-    assert len(strip) <= k and all(any(ch.isalpha() for ch in s.text) for s in strip)
-    _, partial = split_typed(text)
-    assert all(cased(w, partial, True) for w in ("I", "hello", "Provo", "iOS"))
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = ServerProcess("--model-dir", SHIPPED_MODEL, "--max-text-chars", "2000")
-    yield s
-    s.stop()
+    context, partial = split_typed(text)
+    strip = SUGGESTER.strip(logprobs, context, partial, k)
+    candidates = SUGGESTER.candidates(partial)
+    assert len(strip) == min(k, len(candidates))  # as many as asked for, when there are that many
+    assert all(VOCAB.tokens[s.token_id].lower().startswith(partial.lower()) for s in strip)
+    scores = [s.logprob for s in strip]
+    assert scores == sorted(scores, reverse=True)  # best first ...
+    if strip and len(candidates) > len(strip):  # ... and nothing better was left out
+        assert np.sort(logprobs[candidates])[-len(strip)] == pytest.approx(scores[-1])
+    for word in ("I", "hello", "Provo", "iOS"):  # casing changes letters' case, never the letters
+        assert cased(word, partial, True).casefold() in (word.casefold(), word.upper().casefold())
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,8 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, SHIPPED_MODEL
-from helpers import ServerProcess
+from conftest import ROOT
 from service.client import NextWordClient
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = ServerProcess("--model-dir", SHIPPED_MODEL)
-    yield s
-    s.stop()
 
 
 def run_node(*args):

@@ -1,29 +1,14 @@
 """Predict, PredictStream and GetModelInfo against a real server on an ephemeral port."""
 import numpy as np
-import pytest
 
 from conftest import SHIPPED_MODEL
-from helpers import ServerProcess
+from helpers import EXPECTED_PROVIDER
 from model.suggest import Suggester
 from model.text import BOS_ID, split_typed, tokenize
-from service.client import NextWordClient
 from service.runtime import Runtime
 
 TEXTS = ["", "how are yo", "how are you ", "Hel", "i", "I don", "what do you think about th", "lol. wh",
          "HEL", "So I was thinking, maybe we could ", "👍 ok ", "it\u2019s "]
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = ServerProcess("--model-dir", SHIPPED_MODEL)
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    with NextWordClient(server.address, timeout=5) as c:
-        yield c
 
 
 def direct(runtime: Runtime, text: str, k: int = 3):
@@ -88,6 +73,6 @@ def test_state_cache_gives_the_same_answers_as_computing_from_scratch(server, cl
 def test_model_info(client):
     info = client.model_info()
     manifest_vocab = len((SHIPPED_MODEL / "vocab.txt").read_text().splitlines())
-    assert info.vocab_size == manifest_vocab and info.execution_provider == "CPUExecutionProvider"
+    assert info.vocab_size == manifest_vocab and info.execution_provider == EXPECTED_PROVIDER
     assert info.evaluation["ksr_3"] > 0 and info.baseline_evaluation["ksr_3"] > 0
     assert info.name and info.version and info.max_suggestions == 10

@@ -2,7 +2,6 @@
 import asyncio
 import json
 import sys
-
 import time
 
 import pexpect
@@ -19,13 +18,6 @@ from service.keyboard.state import strip_order
 from service.keyboard.terminal import TerminalKeyboard
 
 ALT = {0: "\x1b2", 1: "\x1b1", 2: "\x1b3"}  # rank -> Alt+slot (best is the middle slot, Alt+2)
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = ServerProcess("--model-dir", SHIPPED_MODEL)
-    yield s
-    s.stop()
 
 
 async def settled(term, timeout=10.0):
@@ -89,7 +81,7 @@ def test_savings_typed_in_the_terminal_equal_nextword_evaluate(server, tmp_path)
     typed = 1 - keyboard.session_keystrokes / keyboard.session_characters
     (tmp_path / "messages.txt").write_text("\n".join(messages) + "\n")
     nextword("evaluate", "--model-dir", SHIPPED_MODEL, "--messages", tmp_path / "messages.txt", "--json", tmp_path / "e.json")
-    evaluated = json.loads((tmp_path / "e.json").read_text())
+    evaluated = json.loads((tmp_path / "e.json").read_text())["lstm"]
     assert keyboard.session_characters == evaluated["characters"]
     assert typed == pytest.approx(evaluated["ksr_3"], abs=1e-4)
     assert typed > 0.2

@@ -10,22 +10,19 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import ROOT, SHIPPED_MODEL
-from helpers import ServerProcess
+from conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
-def page_url():
-    server = ServerProcess("--model-dir", SHIPPED_MODEL)
+def page_url(server):
     web = subprocess.Popen([sys.executable, "-m", "model.cli", "web", "--address", server.address, "--port", "0"],
                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
     url = re.search(r"(http://\S+/)", web.stdout.readline()).group(1)
     yield url
     web.terminate()
     web.wait(10)
-    server.stop()
 
 
 def post(url, body):
