@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from model.errors import UserError
@@ -33,9 +34,16 @@ def needs(extra: str) -> str:
     return f"needs the '{extra}' extra: pip install -e '.[{extra}]'" if extra else "needs no extra"
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (with where to look), not a usage page."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(chosen: str | None) -> argparse.ArgumentParser:
     """Only the chosen subcommand's module is imported (for its flags)."""
-    parser = argparse.ArgumentParser(prog="nextword", description="Next-word suggestions like a phone keyboard's strip.")
+    parser = Parser(prog="nextword", description="Next-word suggestions like a phone keyboard's strip.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text, extra) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=f"{help_text} ({needs(extra)})",
@@ -57,6 +65,9 @@ def missing(command: str, error: ImportError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # gRPC's C core repeats, in its own format, errors that we report as one line (set it to
+    # ERROR or DEBUG to see them); read when grpc is first imported, so set it before that
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     chosen = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(chosen)
     args, unknown = parser.parse_known_args(argv)

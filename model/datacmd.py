@@ -1,8 +1,8 @@
 """`nextword data`: load the corpus, apply the split, print what is there."""
 from __future__ import annotations
 
-from model.data import SPLITS, load_corpus
-from model.text import UNK_ID, Vocab, tokenize
+from model.data import SPLITS, CorpusError, load_corpus
+from model.text import SPECIALS, UNK_ID, Vocab, tokenize
 from model.train import RECIPE
 
 
@@ -12,6 +12,8 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
+    if args.vocab_size <= len(SPECIALS):
+        raise CorpusError(f"--vocab-size must be greater than {len(SPECIALS)} (the special tokens), got {args.vocab_size}")
     corpus = load_corpus(args.corpus)
     vocab = Vocab.build(corpus.splits["train"], args.vocab_size)
     print(f"corpus: {corpus.source} (train fingerprint {corpus.fingerprint()[:12]})")

@@ -39,7 +39,9 @@ def tiny_model(tiny_run) -> Path:
 @pytest.fixture(scope="session")
 def server():
     """One real server on the shipped model, shared by every test that needs no special flags."""
-    from helpers import ServerProcess  # tests/service/helpers.py, which imports this module
+    from helpers import (
+        ServerProcess,  # tests/helpers.py imports this module: import it late
+    )
 
     s = ServerProcess("--model-dir", SHIPPED_MODEL, "--max-text-chars", "2000")
     yield s

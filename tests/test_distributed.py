@@ -3,8 +3,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, TINY_CORPUS, TINY_MODEL_FLAGS
 from model import checkpoint
+
+pytestmark = pytest.mark.slow  # see pyproject.toml
 
 
 def test_two_processes_train_as_well_as_one(tmp_path, tiny_run):

@@ -14,7 +14,10 @@ import multiprocessing as mp
 import re
 import subprocess
 import sys
+import tempfile
 import time
+
+from model.errors import UserError
 
 SAMPLES = [
     "hey how are you doing today?", "I'm good thanks, what about you", "what are you up to this weekend",
@@ -121,15 +124,30 @@ def measure(address: str, kind: str, concurrency: int, seconds: float, context_w
 
 
 def start_server(model_dir: str | None, extra: str):
+    """A `nextword serve` process on a free port; its own one-line error if it cannot start."""
     cmd = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--grpc-port", "0", "--metrics-port", "-1",
            "--log-level", "WARNING", *(["--model-dir", model_dir] if model_dir else []), *extra.split()]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    match = re.search(r":(\d+) \(gRPC\)", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"server did not start: {line}")
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: nobody reads it while the server runs
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True)
+        line = proc.stdout.readline()
+        match = re.search(r":(\d+) \(gRPC\)", line)
+        if not match:
+            proc.kill()
+            proc.wait()
+            errors.seek(0)
+            said = [l for l in errors.read().splitlines() if l.strip()]
+            raise UserError(f"the server did not start: {said[-1] if said else 'no reason given'}")
     return proc, f"127.0.0.1:{match.group(1)}"
+
+
+def concurrency_levels(text: str) -> list[int]:
+    try:
+        levels = [int(c) for c in text.split(",")]
+    except ValueError:
+        levels = []
+    if not levels or min(levels) < 1:
+        raise UserError(f"--concurrency must be a comma-separated list of positive numbers, got {text!r}")
+    return levels
 
 
 def row(label: str, conc: int, r: dict, note: str = "") -> str:
@@ -137,11 +155,14 @@ def row(label: str, conc: int, r: dict, note: str = "") -> str:
 
 
 def main(args) -> int:
+    if args.seconds <= 0:
+        raise UserError(f"--seconds must be positive, got {args.seconds}")
+    levels = concurrency_levels(args.concurrency)
     proc, address = start_server(args.model_dir, args.server_args)
     try:
         print(f"server {address} {args.server_args}; {args.seconds:g} s per measurement; latencies in microseconds")
         print(f"{'':<34}{'conc':>5}{'req/s':>10}{'p50':>10}{'p99':>10}")
-        for conc in [int(c) for c in args.concurrency.split(",")]:
+        for conc in levels:
             floor = measure(address, "ping", conc, args.seconds)
             predict = measure(address, "predict" if args.workload == "typing" else "cold", conc, args.seconds)
             print(row("Ping (empty RPC, the floor)", conc, floor))

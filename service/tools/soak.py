@@ -20,6 +20,7 @@ import re
 import time
 import urllib.request
 
+from model.errors import UserError
 from service.tools.bench import SAMPLES, start_server
 
 
@@ -149,6 +150,9 @@ def scrape(port: int, name: str) -> float:
 
 
 def main(args) -> int:
+    for name in ("minutes", "interval", "concurrency", "max_requests"):
+        if getattr(args, name) <= 0:
+            raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     metrics_port = _free_port()
     proc, address = start_server(None, f"{args.server_args} --metrics-host 127.0.0.1 --metrics-port {metrics_port}")
     ctx = mp.get_context("spawn")

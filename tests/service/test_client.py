@@ -1,4 +1,5 @@
 """The Python client against a server that goes away and comes back."""
+import argparse
 import threading
 import time
 
@@ -7,7 +8,39 @@ import pytest
 
 from conftest import SHIPPED_MODEL
 from helpers import ServerProcess
-from service.client import NextWordClient
+from service.client import (
+    ClientError,
+    NextWordClient,
+    _target,
+    require_server,
+    resolve_address,
+)
+
+
+def test_addresses_become_one_balanced_target():
+    assert _target("localhost:50051") == "localhost:50051"
+    assert _target(["10.0.0.1:1"]) == "10.0.0.1:1"
+    assert _target(["10.0.0.1:1", "10.0.0.2:2"]) == "ipv4:10.0.0.1:1,10.0.0.2:2"
+    assert _target("dns:///nextword.default.svc:50051") == "dns:///nextword.default.svc:50051"
+
+
+def test_the_default_address_follows_the_configured_port(monkeypatch):
+    args = argparse.Namespace(address=None, timeout=1.0)
+    monkeypatch.setenv("NEXTWORD_GRPC_PORT", "6123")
+    assert resolve_address(args) == "localhost:6123"
+    assert resolve_address(argparse.Namespace(address="h:1", timeout=1.0)) == "h:1"
+    with pytest.raises(ClientError, match="--timeout must be positive"):
+        resolve_address(argparse.Namespace(address="h:1", timeout=0))
+
+
+def test_no_server_is_said_within_a_second():
+    port = ServerProcess("--model-dir", SHIPPED_MODEL)
+    address = port.address
+    port.stop()
+    started = time.monotonic()
+    with pytest.raises(ClientError, match=f"no server at {address} — start one with scripts/serve"):
+        require_server(address)
+    assert time.monotonic() - started < 1.5
 
 
 def test_a_call_waits_for_a_restarted_server_within_its_deadline():

@@ -4,12 +4,15 @@ import signal
 import threading
 
 import grpc
+import pytest
 
 from conftest import SHIPPED_MODEL
 from helpers import ServerProcess
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.client import AsyncNextWordClient, NextWordClient
+
+pytestmark = pytest.mark.slow  # see pyproject.toml
 
 
 def test_a_typing_session_resumes_from_its_text_after_kill_9_and_restart():

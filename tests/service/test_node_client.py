@@ -7,6 +7,8 @@ import pytest
 from conftest import ROOT
 from service.client import NextWordClient
 
+pytestmark = pytest.mark.slow  # see pyproject.toml
+
 
 def run_node(*args):
     return subprocess.run(["node", "examples/node/predict.js", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)

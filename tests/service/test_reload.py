@@ -9,6 +9,8 @@ from conftest import SHIPPED_MODEL
 from helpers import EXPECTED_PROVIDER, ServerProcess, wait_until
 from service.client import NextWordClient
 
+pytestmark = pytest.mark.slow  # see pyproject.toml
+
 
 @pytest.fixture
 def models(tmp_path):

@@ -12,6 +12,8 @@ from conftest import SHIPPED_MODEL
 from helpers import ServerProcess
 from service.client import NextWordClient
 
+pytestmark = pytest.mark.slow  # see pyproject.toml
+
 PEM = serialization.Encoding.PEM
 
 

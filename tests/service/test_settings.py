@@ -28,6 +28,26 @@ def test_bad_values_are_refused():
         parse(["--cache-size", "0"], {})
 
 
+def test_a_bare_boolean_flag_means_true_and_words_are_read():
+    assert parse(["--int8"], {}).int8 is True
+    assert parse(["--int8", "false"], {}).int8 is False
+    assert parse([], {"NEXTWORD_INT8": "yes"}).int8 is True
+    with pytest.raises(SystemExit):
+        parse(["--reflection", "maybe"], {})
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--grpc-port", "99999"], "grpc_port must be between 0 and 65535"),
+    (["--metrics-port", "-2"], "metrics_port must be between -1 and 65535"),
+    (["--threads", "-1"], "must not be negative"),
+    (["--tls-cert", "c.pem"], "tls_cert and tls_key go together"),
+    (["--tls-client-ca", "ca.pem"], "needs tls_cert and tls_key"),
+])
+def test_out_of_range_settings_are_refused(flags, message):
+    with pytest.raises(settings.SettingsError, match=message):
+        parse(flags, {})
+
+
 def test_the_default_model_dir_is_the_shipped_model():
     assert parse([], {}).model_dir == str(SHIPPED_MODEL)
 

@@ -14,8 +14,9 @@ from conftest import ROOT, SHIPPED_MODEL, nextword
 from helpers import ServerProcess
 from model.data import load_corpus
 from model.text import normalize, token_spans
-from service.keyboard.state import strip_order
 from service.keyboard.terminal import TerminalKeyboard
+
+pytestmark = pytest.mark.slow  # see pyproject.toml
 
 ALT = {0: "\x1b2", 1: "\x1b1", 2: "\x1b3"}  # rank -> Alt+slot (best is the middle slot, Alt+2)
 
@@ -85,10 +86,6 @@ def test_savings_typed_in_the_terminal_equal_nextword_evaluate(server, tmp_path)
     assert keyboard.session_characters == evaluated["characters"]
     assert typed == pytest.approx(evaluated["ksr_3"], abs=1e-4)
     assert typed > 0.2
-
-
-def test_strip_shows_the_best_in_the_middle():
-    assert strip_order(["a", "b", "c"]) == ["b", "a", "c"]
 
 
 class Screen:

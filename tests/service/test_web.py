@@ -12,6 +12,8 @@ from playwright.sync_api import expect, sync_playwright
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # see pyproject.toml
+
 CHROMIUM = "/usr/bin/chromium"
 
 

@@ -1,0 +1,85 @@
+"""The micro-batcher on a real onnxruntime session: grouping by shape, skipping cancelled calls."""
+import asyncio
+
+import numpy as np
+import pytest
+
+from conftest import SHIPPED_MODEL
+from service.batching import MicroBatcher, Overloaded
+from service.metrics import Metrics
+from service.runtime import Runtime
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    return Runtime(SHIPPED_MODEL, "cpu")
+
+
+class Recorder:
+    """Wraps the runtime's run to record each batch's shape (B, T)."""
+
+    def __init__(self, runtime):
+        self.runtime, self.shapes = runtime, []
+        self.layers, self.hidden = runtime.layers, runtime.hidden
+
+    def run(self, tokens, h, c):
+        self.shapes.append(tokens.shape)
+        return self.runtime.run(tokens, h, c)
+
+
+def zero(runtime):
+    h, c = runtime.zero_state(1)
+    return h[:, 0], c[:, 0]
+
+
+def test_steps_queued_together_share_runs_grouped_by_length(runtime):
+    recorder = Recorder(runtime)
+
+    async def scenario():
+        batcher = MicroBatcher(recorder, Metrics(), max_batch=16, max_wait_s=0.01, max_queue=64)
+        batcher.start()
+        h, c = zero(runtime)
+        steps = [[5], [6], [7, 8], [9], [10, 11]]
+        results = await asyncio.gather(*(batcher.step(ids, h, c) for ids in steps))
+        await batcher.close()
+        return steps, results
+
+    steps, results = asyncio.run(scenario())
+    assert sorted(recorder.shapes) == [(2, 2), (3, 1)]  # one run per length, all queued steps in it
+    for ids, (logprobs, h, c) in zip(steps, results):  # each caller gets its own row
+        h0, c0 = zero(runtime)
+        alone = runtime.run(np.array([ids], np.int64), h0[:, None], c0[:, None])
+        np.testing.assert_allclose(logprobs, alone.logprobs[0], atol=1e-5)
+        np.testing.assert_allclose(h, alone.h[:, 0], atol=1e-5)
+
+
+def test_a_cancelled_call_costs_no_model_step(runtime):
+    recorder = Recorder(runtime)
+
+    async def scenario():
+        batcher = MicroBatcher(recorder, Metrics(), max_batch=16, max_wait_s=0.05, max_queue=64)
+        batcher.start()
+        h, c = zero(runtime)
+        cancelled = asyncio.ensure_future(batcher.step([5, 6, 7], h, c))
+        kept = asyncio.ensure_future(batcher.step([9], h, c))
+        await asyncio.sleep(0)  # both are queued; the worker waits max_wait for more
+        cancelled.cancel()
+        await kept
+        await batcher.close()
+
+    asyncio.run(scenario())
+    assert recorder.shapes == [(1, 1)]  # the three-token step was never run
+
+
+def test_a_full_queue_refuses_at_once(runtime):
+    async def scenario():
+        batcher = MicroBatcher(runtime, Metrics(), max_batch=1, max_wait_s=0, max_queue=1)  # never started: nothing drains
+        h, c = zero(runtime)
+        waiting = asyncio.ensure_future(batcher.step([5], h, c))
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded, match="1 model steps queued"):
+            await batcher.step([6], h, c)
+        waiting.cancel()
+        await batcher.close()
+
+    asyncio.run(scenario())
