@@ -1,4 +1,4 @@
-"""Corpus loading, the train/valid/test split of DESIGN.md, and encoding to id arrays.
+"""Corpus loading, the train/valid/test split of docs/DESIGN.md, and encoding to id arrays.
 
 Pure Python + NumPy: `nextword data` and the evaluation of the n-gram baseline run
 without torch.
@@ -22,7 +22,7 @@ class CorpusError(UserError):
 
 
 def split_of(conversation_id: str) -> str:
-    """DESIGN.md split: sha1(id) % 20 == 0 -> test, == 1 -> valid, else train."""
+    """docs/DESIGN.md split: sha1(id) % 20 == 0 -> test, == 1 -> valid, else train."""
     b = int(hashlib.sha1(conversation_id.encode()).hexdigest(), 16) % 20
     return "test" if b == 0 else "valid" if b == 1 else "train"
 

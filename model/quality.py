@@ -4,7 +4,7 @@ A model is seen only through `rows`: for a message <s> t1 .. tn </s>, an (n + 1,
 array whose row i is log P(t_{i+1} | <s> t1 .. ti). The suggestion strip comes from
 model.suggest, the same code the service runs.
 
-Keystroke savings (DESIGN.md), keystrokes counted:
+Keystroke savings (docs/DESIGN.md), keystrokes counted:
 - every character (Unicode code point) of the message typed by hand costs 1: letters,
   spaces, punctuation, digits, emoji code points; shift/casing costs nothing;
 - before each character of a word, the strip shows N suggestions for what was typed so

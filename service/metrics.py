@@ -1,4 +1,4 @@
-"""Prometheus metrics (DESIGN.md): prefix nextword_, base units, no user text in labels.
+"""Prometheus metrics (docs/DESIGN.md): prefix nextword_, base units, no user text in labels.
 
 One registry per server, so tests and several servers in one process never mix counts.
 Label values come from small fixed sets only: the RPC method names and gRPC status codes.

@@ -1,4 +1,4 @@
-"""The corpus split of DESIGN.md, on known ids and on the real corpus."""
+"""The corpus split of docs/DESIGN.md, on known ids and on the real corpus."""
 from model.data import clean, load_corpus, load_text_files, split_of
 
 

@@ -1,4 +1,4 @@
-"""Tokenizer and vocabulary: properties (hypothesis) and the cases DESIGN.md names."""
+"""Tokenizer and vocabulary: properties (hypothesis) and the cases docs/DESIGN.md names."""
 import re
 
 from hypothesis import given, settings
