@@ -27,6 +27,11 @@ class ModelError(UserError):
     """The model directory is missing, incomplete or does not meet the contract."""
 
 
+def feed(tokens, h0, c0) -> dict:
+    """The inputs of one onnxruntime run, by their contract names."""
+    return dict(zip(INPUTS, (tokens, h0, c0)))
+
+
 def graph_path(model_dir: Path, int8: bool) -> Path:
     """The graph to load: the one asked for; a directory that ships only the int8 graph
     (the default model does, to stay small) serves it either way."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from model import quality
-from model.contract import VOCAB, ModelError, graph_path, read_manifest
+from model.contract import VOCAB, ModelError, feed, graph_path, read_manifest
 from model.data import CorpusError, encode_messages, load_corpus
 from model.ngram import KneserNeyTrigram
 from model.text import EOS_ID, Vocab
@@ -77,7 +77,7 @@ def onnx_scorer(graph: Path, layers: int, hidden: int):
         h = c = np.zeros((layers, len(seqs), hidden), np.float32)
         rows = []
         for t in range(steps):
-            logprobs, h, c = session.run(None, {"tokens": tokens[:, t : t + 1], "h0": h, "c0": c})
+            logprobs, h, c = session.run(None, feed(tokens[:, t : t + 1], h, c))
             rows.append(logprobs)
         rows = np.stack(rows, axis=1)  # (B, T, V)
         return [rows[i, : len(s) - 1] for i, s in enumerate(seqs)]

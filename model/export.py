@@ -23,7 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from model import card
-from model.contract import CARD, FP32_GRAPH, INPUTS, INT8_GRAPH, MANIFEST, OUTPUTS, VOCAB
+from model.contract import (
+    CARD,
+    FP32_GRAPH,
+    INPUTS,
+    INT8_GRAPH,
+    MANIFEST,
+    OUTPUTS,
+    VOCAB,
+    feed,
+)
 from model.data import encode_messages, load_corpus
 from model.errors import UserError
 from model.hardware import describe_hardware
@@ -71,7 +80,7 @@ def export_onnx(model, path: Path, opset: int) -> None:
         # dynamo=True: the TorchScript exporter's LSTM disagrees with torch by ~1e-2 here
         torch.onnx.export(NextTokenLM(model).eval(), example, str(path), dynamo=True, opset_version=opset,
                           input_names=list(INPUTS), output_names=list(OUTPUTS), verbose=False, external_data=False,
-                          dynamic_shapes={"tokens": {0: batch, 1: steps}, "h0": {1: batch}, "c0": {1: batch}})
+                          dynamic_shapes=dict(zip(INPUTS, ({0: batch, 1: steps}, {1: batch}, {1: batch}))))
 
 
 # What torch's exporter says on every export of this model, none of it about the result
@@ -122,11 +131,11 @@ def verify(model, onnx_path: Path, contexts: np.ndarray) -> dict:
     with torch.no_grad():
         for steps in (1, T):
             want = wrapper(torch.from_numpy(contexts[:, :steps]), torch.from_numpy(zeros), torch.from_numpy(zeros))[0].numpy()
-            got = session.run(None, {"tokens": contexts[:, :steps], "h0": zeros, "c0": zeros})[0]
+            got = session.run(None, feed(contexts[:, :steps], zeros, zeros))[0]
             report[f"max_diff_{steps}_step_call"] = compare(want, got, f"{steps}-step call")
         h, c = zeros, zeros
         for t in range(T):  # the service's way: one token per call, state carried
-            got, h, c = session.run(None, {"tokens": contexts[:, t : t + 1], "h0": h, "c0": c})
+            got, h, c = session.run(None, feed(contexts[:, t : t + 1], h, c))
         report["max_diff_state_carried"] = compare(want, got, f"{T} single steps with state carried")
     return report
 

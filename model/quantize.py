@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.contract import INPUTS
+
 
 def fold_constants(src: Path, dst: Path) -> None:
     import onnxruntime as ort
@@ -38,7 +40,7 @@ def retie_embedding(model) -> bool:
 
     inits = {i.name: i for i in model.graph.initializer}
     lookup = next((n for n in model.graph.node if n.op_type == "Gather" and n.input[0] in inits
-                   and n.input[1] == "tokens"), None)
+                   and n.input[1] == INPUTS[0]), None)
     if lookup is None:
         return False
     embed = numpy_helper.to_array(inits[lookup.input[0]])                              # (V, E)
@@ -53,7 +55,7 @@ def retie_embedding(model) -> bool:
         if np.abs((q.astype(np.float32) - z) * s - embed.T).max() > s:  # not this matrix
             continue
         out = lookup.output[0]
-        nodes = [helper.make_node("Gather", [name, "tokens"], [out + "_q"], axis=1),             # (E, B, T)
+        nodes = [helper.make_node("Gather", [name, INPUTS[0]], [out + "_q"], axis=1),             # (E, B, T)
                  helper.make_node("DequantizeLinear", [out + "_q", scale, zero], [out + "_t"]),
                  helper.make_node("Transpose", [out + "_t"], [out], perm=[1, 2, 0])]             # (B, T, E)
         position = list(model.graph.node).index(lookup)

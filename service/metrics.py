@@ -5,7 +5,14 @@ Label values come from small fixed sets only: the RPC method names and gRPC stat
 """
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    start_http_server,
+)
 
 # 50 us .. 1 s: fine enough to tell 100 us from 500 us.
 LATENCY_BUCKETS = (50e-6, 75e-6, 100e-6, 150e-6, 200e-6, 300e-6, 500e-6, 750e-6,

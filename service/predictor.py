@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-
 from model.suggest import Candidate, Suggester
 from model.text import BOS_ID, parent_context, split_typed, tokenize
 from service.batching import MicroBatcher

@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from model.contract import VOCAB, ModelError, check_signature, graph_path, read_manifest
+from model.contract import (
+    VOCAB,
+    ModelError,
+    check_signature,
+    feed,
+    graph_path,
+    read_manifest,
+)
 from model.text import TOKENIZER_VERSION, Vocab
 
 log = logging.getLogger("nextword.runtime")
@@ -88,7 +95,7 @@ class Runtime:
 
     def run(self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray) -> Step:
         """Feed tokens (B, T) from state (h, c); thread-safe, releases the GIL while it runs."""
-        logprobs, hn, cn = self.session.run(None, {"tokens": tokens, "h0": h, "c0": c})
+        logprobs, hn, cn = self.session.run(None, feed(tokens, h, c))
         return Step(logprobs, hn, cn)
 
     def warm_up(self) -> None:

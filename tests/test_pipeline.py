@@ -14,7 +14,12 @@ pytestmark = pytest.mark.slow  # see pyproject.toml
 
 def test_data_prints_split_counts():
     out = nextword("data", "--corpus", TINY_CORPUS, "--vocab-size", "300").stdout
-    assert "train" in out and "valid" in out and "test" in out and "vocabulary: 300 tokens" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.split()[:1] in (["train"], ["valid"], ["test"])}
+    corpus = load_text_files([str(TINY_CORPUS)])
+    assert {name: int(cells[0].replace(",", "")) for name, cells in rows.items()} == {
+        name: len(messages) for name, messages in corpus.splits.items()}
+    assert sum(len(m) for m in corpus.splits.values()) == sum(1 for line in TINY_CORPUS.read_text().splitlines() if line.strip())
+    assert "vocabulary: 300 tokens" in out
 
 
 def test_train_writes_checkpoints_and_reports_progress(tiny_run):

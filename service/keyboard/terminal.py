@@ -21,7 +21,12 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.layout import HSplit, Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 
-from service.client import AsyncNextWordClient, add_address_flags, require_server, resolve_address
+from service.client import (
+    AsyncNextWordClient,
+    add_address_flags,
+    require_server,
+    resolve_address,
+)
 from service.keyboard.state import Keyboard, strip_order
 
 SLOT_WIDTH = 16

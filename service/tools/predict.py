@@ -5,7 +5,13 @@ import sys
 
 import grpc
 
-from service.client import ClientError, NextWordClient, add_address_flags, require_server, resolve_address
+from service.client import (
+    ClientError,
+    NextWordClient,
+    add_address_flags,
+    require_server,
+    resolve_address,
+)
 
 
 def add_arguments(p) -> None:

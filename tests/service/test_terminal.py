@@ -10,9 +10,9 @@ import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from conftest import ROOT, SHIPPED_MODEL, nextword
+from conftest import ROOT, SHIPPED_MODEL, TINY_CORPUS, nextword
 from helpers import ServerProcess
-from model.data import load_corpus
+from model.data import load_text_files
 from model.text import normalize, token_spans
 from service.keyboard.terminal import TerminalKeyboard
 
@@ -61,7 +61,7 @@ async def type_by_the_ksr_rule(term, pipe, message: str) -> None:
 
 
 def test_savings_typed_in_the_terminal_equal_nextword_evaluate(server, tmp_path):
-    messages = load_corpus(None).splits["test"][:6]
+    messages = load_text_files([str(TINY_CORPUS)]).splits["test"][:6]
 
     async def session():
         with create_pipe_input() as pipe:
