@@ -41,6 +41,11 @@ def add_arguments(p) -> None:
     p.add_argument("--corpus", nargs="+", metavar="FILE", help="plain-text files, one message per line (default: the chitchat-dataset package)")
     p.add_argument("--split", default="test", choices=["test", "valid"], help="which split to evaluate on")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N messages of the split (0: all)")
+    p.add_argument("--typos", type=float, default=None, metavar="RATE",
+                   help="type the messages as a noisy typist making a typo in each letter with this probability, "
+                        "with plain completion and with corrections (model/typist.py); prints KSR@3 and words left wrong")
+    p.add_argument("--layout", default="qwerty", choices=["qwerty", "qwertz", "azerty"], help="keyboard layout for --typos")
+    p.add_argument("--seed", type=int, default=1, help="seed of the typist's typos")
     p.add_argument("--json", default="", help="also write the figures to this JSON file")
 
 
@@ -155,6 +160,25 @@ def read_messages(path: str) -> list[str]:
     return messages
 
 
+def typing_table(result: dict) -> str:
+    lines = [f"{'':<32}{'plain completion':>18}{'with corrections':>18}"]
+    for key, label in (("ksr_3", "keystroke savings, 3 suggestions"), ("words_left_wrong", "words left wrong")):
+        lines.append(f"{label:<32}{result['plain'][key]:>18.2%}{result['corrected'][key]:>18.2%}")
+    return "\n".join(lines)
+
+
+def run_typist(args, score, vocab, messages: list[str]) -> dict:
+    from model.typist import Typist
+
+    if not 0 <= args.typos <= 1:
+        raise CorpusError(f"--typos is a probability per letter, between 0 and 1; got {args.typos}")
+    result = Typist(vocab, args.typos, args.seed, args.layout).run(messages, score)
+    print(f"noisy typist: typo rate {args.typos:g} per letter, seed {args.seed}, {args.layout}; "
+          f"{result['messages']:,} messages, {result['plain']['words']:,} words")
+    print(typing_table(result))
+    return result
+
+
 def main(args) -> int:
     if args.limit < 0:
         raise CorpusError(f"--limit must not be negative, got {args.limit}")
@@ -162,7 +186,10 @@ def main(args) -> int:
         raise CorpusError("--int8 goes with --model-dir (a checkpoint has no int8 graph)")
     messages = read_messages(args.messages) if args.messages else None
     vocab, score, source = model_dir_scorer(args.model_dir, args.int8) if args.model_dir else checkpoint_scorer(args.checkpoint)
-    if messages is not None:  # the LSTM alone, e.g. to compare with what a typing client measured
+    if args.typos is not None:
+        chosen = messages or load_corpus(args.corpus).splits[args.split][: args.limit or None]
+        result = run_typist(args, score, vocab, chosen)
+    elif messages is not None:  # the LSTM alone, e.g. to compare with what a typing client measured
         result = {"messages": len(messages), "lstm": quality.evaluate(messages, vocab, score)}
         print(f"{len(messages)} messages, {result['lstm']['words']} words, {result['lstm']['characters']} characters")
         print(table({"LSTM": result["lstm"]}))

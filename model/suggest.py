@@ -29,8 +29,9 @@ class Candidate:
 
     text: str
     token_id: int
-    logprob: float
-    completion: bool  # True: completes the partial word; False: a next word
+    logprob: float            # the model's log-probability of the word
+    completion: bool          # True: completes the partial word; False: a next word
+    correction: bool = False  # True: completes what the partial word was probably meant to be
 
 
 class Suggester:

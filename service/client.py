@@ -31,7 +31,8 @@ from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 
 SERVICE = pb.DESCRIPTOR.services_by_name["NextWord"].full_name
-KINDS = {pb.Suggestion.NEXT_WORD: "next_word", pb.Suggestion.COMPLETION: "completion"}
+KINDS = {pb.Suggestion.NEXT_WORD: "next_word", pb.Suggestion.COMPLETION: "completion",
+         pb.Suggestion.CORRECTION: "correction"}
 
 
 class ClientError(UserError):
@@ -42,15 +43,42 @@ class ClientError(UserError):
 class Suggestion:
     text: str
     probability: float
-    kind: str  # "next_word" or "completion"
+    kind: str  # "next_word", "completion" or "correction" (completes what a mistyped word meant)
+
+
+@dataclass(frozen=True)
+class Autocorrect:
+    """Replace `original`, which ends `separator_length` characters before the end of the
+    text, with `replacement` (what a phone does on space; undo it on a backspace)."""
+    original: str
+    replacement: str
+    confidence: float
+    separator_length: int
+
+    def apply(self, text: str) -> str:
+        """The text with the correction made (unchanged if it does not end as expected)."""
+        end = len(text) - self.separator_length
+        if end < len(self.original) or text[end - len(self.original) : end] != self.original:
+            return text
+        return text[: end - len(self.original)] + self.replacement + text[end:]
+
+
+class Strip(list):
+    """The suggestions, best first (a list of Suggestion), and `autocorrect` (or None)."""
+
+    def __init__(self, suggestions, autocorrect: Autocorrect | None = None):
+        super().__init__(suggestions)
+        self.autocorrect = autocorrect
 
 
 def _model_of(response: pb.PredictResponse) -> tuple[str, str]:
     return response.model_name, response.model_version
 
 
-def _suggestions(response: pb.PredictResponse) -> list[Suggestion]:
-    return [Suggestion(s.text, s.probability, KINDS.get(s.kind, "unknown")) for s in response.suggestions]
+def _suggestions(response: pb.PredictResponse) -> Strip:
+    fix = response.autocorrect if response.HasField("autocorrect") else None
+    return Strip([Suggestion(s.text, s.probability, KINDS.get(s.kind, "unknown")) for s in response.suggestions],
+                 Autocorrect(fix.original, fix.replacement, round(fix.confidence, 4), fix.separator_length) if fix else None)
 
 
 def _target(addresses: str | list[str]) -> str:
@@ -95,8 +123,8 @@ def wire_text(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def _request(text: str, k: int, probability: bool) -> pb.PredictRequest:
-    return pb.PredictRequest(text=wire_text(text), max_suggestions=k, options=pb.PredictOptions(include_probability=probability))
+def _options(probability: bool, layout: str, exact_only: bool) -> pb.PredictOptions:
+    return pb.PredictOptions(include_probability=probability, keyboard_layout=layout, exact_only=exact_only)
 
 
 def add_address_flags(parser, timeout: float) -> None:
@@ -134,8 +162,12 @@ class NextWordClient:
         self.stub = pb_grpc.NextWordStub(self.channel)
         self.timeout, self.metadata = timeout, _with_token(metadata, token)
 
-    def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None) -> list[Suggestion]:
-        response = self.stub.Predict(_request(text, k, probability), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
+    def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None, *,
+                layout: str = "", exact_only: bool = False) -> Strip:
+        """Suggestions for the text typed so far (a list, with `.autocorrect`). `layout`:
+        qwerty, qwertz or azerty for typo tolerance; `exact_only`: no corrections."""
+        request = pb.PredictRequest(text=wire_text(text), max_suggestions=k, options=_options(probability, layout, exact_only))
+        response = self.stub.Predict(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
         return _suggestions(response)
 
     def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
@@ -144,8 +176,8 @@ class NextWordClient:
     def ping(self, timeout: float | None = None) -> None:
         self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
 
-    def session(self, k: int = 3, probability: bool = False) -> "TypingSession":
-        return TypingSession(self.stub, k, probability, self.metadata)
+    def session(self, k: int = 3, probability: bool = False, *, layout: str = "", exact_only: bool = False) -> "TypingSession":
+        return TypingSession(self.stub, k, _options(probability, layout, exact_only), self.metadata)
 
     def close(self) -> None:
         self.channel.close()
@@ -168,8 +200,8 @@ class TypingSession:
     backoff for up to `resume_seconds`; the caller only sees a slower keystroke.
     """
 
-    def __init__(self, stub, k: int, probability: bool, metadata=None, resume_seconds: float = 10.0):
-        self.k, self.probability, self.sequence = k, probability, 0
+    def __init__(self, stub, k: int, options: pb.PredictOptions, metadata=None, resume_seconds: float = 10.0):
+        self.k, self.options, self.sequence = k, options, 0
         self.stub, self.metadata, self.resume_seconds = stub, metadata, resume_seconds
         self.model: tuple[str, str] | None = None  # (name, version) of the model that last answered
         self.typed = ""                              # the session's text, as the server has it
@@ -181,11 +213,10 @@ class TypingSession:
         self._responses = self.stub.PredictStream(iter(self._requests.get, _CLOSE), metadata=self.metadata)
 
     def _ask(self, **input_) -> pb.PredictResponse:
-        self._requests.put(pb.StreamRequest(max_suggestions=self.k, sequence=self.sequence,
-                                            options=pb.PredictOptions(include_probability=self.probability), **input_))
+        self._requests.put(pb.StreamRequest(max_suggestions=self.k, sequence=self.sequence, options=self.options, **input_))
         return next(self._responses)
 
-    def _send(self, new_text: str, /, **input_) -> list[Suggestion]:
+    def _send(self, new_text: str, /, **input_) -> Strip:
         self.sequence += 1
         give_up, backoff = time.monotonic() + self.resume_seconds, 0.1
         while True:
@@ -203,12 +234,12 @@ class TypingSession:
         self.typed, self.model = new_text, _model_of(response)
         return _suggestions(response)
 
-    def text(self, text: str) -> list[Suggestion]:
+    def text(self, text: str) -> Strip:
         """Send the whole text typed so far."""
         text = wire_text(text)
         return self._send(text, text=text)
 
-    def edit(self, delete: int = 0, insert: str = "") -> list[Suggestion]:
+    def edit(self, delete: int = 0, insert: str = "") -> Strip:
         """Send what changed: `delete` characters removed from the end, then `insert` added."""
         insert = wire_text(insert)
         text = self.typed[: max(len(self.typed) - delete, 0)] + insert
@@ -236,8 +267,10 @@ class AsyncNextWordClient:
         self.stub = pb_grpc.NextWordStub(self.channel)
         self.timeout, self.metadata = timeout, _with_token(metadata, token)
 
-    async def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None) -> list[Suggestion]:
-        response = await self.stub.Predict(_request(text, k, probability), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
+    async def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None, *,
+                      layout: str = "", exact_only: bool = False) -> Strip:
+        request = pb.PredictRequest(text=wire_text(text), max_suggestions=k, options=_options(probability, layout, exact_only))
+        response = await self.stub.Predict(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
         return _suggestions(response)
 
     async def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
@@ -246,8 +279,9 @@ class AsyncNextWordClient:
     async def ping(self, timeout: float | None = None) -> None:
         await self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
 
-    def session(self, k: int = 3, probability: bool = False) -> "AsyncTypingSession":
-        return AsyncTypingSession(self.stub, k, probability, self.metadata)
+    def session(self, k: int = 3, probability: bool = False, *, layout: str = "",
+                exact_only: bool = False) -> "AsyncTypingSession":
+        return AsyncTypingSession(self.stub, k, _options(probability, layout, exact_only), self.metadata)
 
     async def close(self) -> None:
         await self.channel.close()
@@ -268,8 +302,8 @@ class AsyncTypingSession:
     """The asyncio twin of TypingSession: one PredictStream, resumed from the whole text on
     a new stream when the old one breaks (server restarted), for up to `resume_seconds`."""
 
-    def __init__(self, stub, k: int, probability: bool, metadata=None, resume_seconds: float = 10.0):
-        self.k, self.probability, self.sequence = k, probability, 0
+    def __init__(self, stub, k: int, options: pb.PredictOptions, metadata=None, resume_seconds: float = 10.0):
+        self.k, self.options, self.sequence = k, options, 0
         self.stub, self.metadata, self.resume_seconds = stub, metadata, resume_seconds
         self.model: tuple[str, str] | None = None
         self.typed = ""
@@ -280,8 +314,7 @@ class AsyncTypingSession:
         self._call = self.stub.PredictStream(metadata=self.metadata, wait_for_ready=True)
 
     async def _ask(self, **input_) -> pb.PredictResponse:
-        request = pb.StreamRequest(max_suggestions=self.k, sequence=self.sequence,
-                                   options=pb.PredictOptions(include_probability=self.probability), **input_)
+        request = pb.StreamRequest(max_suggestions=self.k, sequence=self.sequence, options=self.options, **input_)
         try:
             await self._call.write(request)
         except grpc.RpcError as e:  # the stream broke under us (grpc reports a failed write as INTERNAL)
@@ -291,7 +324,7 @@ class AsyncTypingSession:
             raise ClientError("the server closed the typing session")
         return response
 
-    async def _send(self, new_text: str, /, **input_) -> list[Suggestion]:
+    async def _send(self, new_text: str, /, **input_) -> Strip:
         self.sequence += 1
         give_up, backoff = time.monotonic() + self.resume_seconds, 0.1
         while True:
@@ -311,11 +344,11 @@ class AsyncTypingSession:
         self.typed, self.model = new_text, _model_of(response)
         return _suggestions(response)
 
-    async def text(self, text: str) -> list[Suggestion]:
+    async def text(self, text: str) -> Strip:
         text = wire_text(text)
         return await self._send(text, text=text)
 
-    async def edit(self, delete: int = 0, insert: str = "") -> list[Suggestion]:
+    async def edit(self, delete: int = 0, insert: str = "") -> Strip:
         insert = wire_text(insert)
         text = self.typed[: max(len(self.typed) - delete, 0)] + insert
         return await self._send(text, edit=pb.TextEdit(delete=delete, insert=insert))

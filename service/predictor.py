@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from model.suggest import Candidate, Suggester
+from model.suggest import Candidate, Suggester, starts_sentence
 from model.text import BOS_ID, parent_context, split_typed, tokenize
+from model.typos import LAYOUTS, Autocorrect, Corrector
 from service.batching import MicroBatcher
 from service.cache import ContextCache, Entry
 from service.runtime import Runtime
@@ -30,6 +31,13 @@ def _blank(text: str) -> bool:
 
 class InvalidInput(Exception):
     """A request the server cannot answer as asked (message says why, for a person)."""
+
+
+@dataclass
+class Strip:
+    """What a keystroke gets: the suggestions, best first, and maybe an autocorrect."""
+    candidates: list[Candidate]
+    autocorrect: Autocorrect | None = None
 
 
 @dataclass
@@ -53,6 +61,7 @@ class Predictor:
         self.batcher = MicroBatcher(runtime, metrics, settings.max_batch, settings.max_wait_us / 1e6, settings.max_queue)
         self.vocab = runtime.vocab
         self.suggester = Suggester(runtime.vocab)
+        self.corrector = Corrector(runtime.vocab, self.suggester)
         self.cache = ContextCache(settings.cache_size)
         self.root: Entry | None = None  # the state after <s>: every context starts from it
         self.users = 0  # calls and streams answering from this model now
@@ -108,20 +117,40 @@ class Predictor:
     def new_stream(self) -> StreamState:
         return StreamState("", ContextCache(4))
 
-    def check(self, text: str, k: int) -> int:
-        """Validate a request; returns the number of suggestions to give."""
+    def check(self, text: str, k: int, layout: str) -> tuple[int, str]:
+        """Validate a request; returns the number of suggestions to give and the layout."""
         if len(text) > self.settings.max_text_chars:
             raise InvalidInput(f"text is {len(text)} characters long; the limit is {self.settings.max_text_chars}")
         k = k or DEFAULT_SUGGESTIONS
         if k > self.settings.max_suggestions:
             raise InvalidInput(f"max_suggestions is {k}; this server gives at most {self.settings.max_suggestions}")
-        return k
+        layout = layout or self.settings.keyboard_layout
+        if layout not in LAYOUTS:
+            raise InvalidInput(f"keyboard_layout must be one of {', '.join(LAYOUTS)}, not {layout[:20]!r}")
+        return k, layout
 
-    async def predict(self, text: str, k: int, cache: ContextCache | None = None) -> list[Candidate]:
-        k = self.check(text, k)
+    async def predict(self, text: str, k: int, cache: ContextCache | None = None, *,
+                      layout: str = "", exact_only: bool = False) -> Strip:
+        """The strip for the text typed so far; with corrections unless exact_only."""
+        k, layout = self.check(text, k, layout)
+        cache = self.cache if cache is None else cache
         context, partial = split_typed(text)
-        entry = await self.entry(context, self.cache if cache is None else cache)
-        return self.suggester.strip(entry.logprobs, context, partial, k)
+        entry = await self.entry(context, cache)
+        if exact_only or not partial:
+            strip = Strip(self.suggester.strip(entry.logprobs, context, partial, k))
+        else:
+            strip = Strip(self.corrector.strip(entry.logprobs, context, partial, k, layout))
+        if not exact_only and not partial:
+            strip.autocorrect = await self._autocorrect(context, cache, layout)
+        return strip
+
+    async def _autocorrect(self, context: str, cache: ContextCache, layout: str) -> Autocorrect | None:
+        """Autocorrect for a word that the last character (a separator) just finished."""
+        before, word = split_typed(context[:-1])
+        if not word or not self.corrector.may_correct(word):
+            return None  # the common case, a known word: no model state needed
+        entry = await self.entry(before, cache)  # the context the word was typed in: usually cached
+        return self.corrector.autocorrect(entry.logprobs, word, starts_sentence(before), layout)
 
     async def entry(self, context: str, cache: ContextCache) -> Entry:
         """The model's state after a context: cached, extended from its parent, or computed."""

@@ -10,10 +10,11 @@ import math
 import grpc
 
 from model.suggest import Candidate
+from model.typos import Autocorrect
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.batching import Overloaded
-from service.predictor import InvalidInput, Predictor
+from service.predictor import InvalidInput, Predictor, Strip
 
 log = logging.getLogger("nextword.protocol")
 
@@ -32,11 +33,22 @@ def status_for(error: Exception) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+def kind_of(c: Candidate) -> int:
+    if c.correction:
+        return pb.Suggestion.CORRECTION
+    return pb.Suggestion.COMPLETION if c.completion else pb.Suggestion.NEXT_WORD
+
+
 def to_proto(suggestions: list[Candidate], with_probability: bool) -> list[pb.Suggestion]:
-    kind = {True: pb.Suggestion.COMPLETION, False: pb.Suggestion.NEXT_WORD}
-    return [pb.Suggestion(text=s.text, kind=kind[s.completion],
-                          probability=math.exp(s.logprob) if with_probability else 0.0)
+    return [pb.Suggestion(text=s.text, kind=kind_of(s), probability=math.exp(s.logprob) if with_probability else 0.0)
             for s in suggestions]
+
+
+def autocorrect_proto(fix: Autocorrect | None) -> pb.Autocorrect | None:
+    if fix is None:
+        return None
+    return pb.Autocorrect(original=fix.original, replacement=fix.replacement, confidence=fix.confidence,
+                          separator_length=fix.separator_length)
 
 
 class NextWordServicer(pb_grpc.NextWordServicer):
@@ -59,10 +71,17 @@ class NextWordServicer(pb_grpc.NextWordServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down; try again (another instance)")
 
     @staticmethod
-    def _response(predictor, suggestions, options, sequence: int = 0) -> pb.PredictResponse:
-        return pb.PredictResponse(suggestions=to_proto(suggestions, options.include_probability),
+    def _response(predictor, strip: Strip, options, sequence: int = 0) -> pb.PredictResponse:
+        return pb.PredictResponse(suggestions=to_proto(strip.candidates, options.include_probability),
+                                  autocorrect=autocorrect_proto(strip.autocorrect),
                                   model_name=predictor.model_name, model_version=predictor.model_version,
                                   sequence=sequence)
+
+    @staticmethod
+    async def _predict(predictor, text: str, request, cache=None) -> Strip:
+        options = request.options
+        return await predictor.predict(text, request.max_suggestions, cache,
+                                       layout=options.keyboard_layout, exact_only=options.exact_only)
 
     async def _fail(self, context, error: Exception):
         code = status_for(error)
@@ -74,10 +93,10 @@ class NextWordServicer(pb_grpc.NextWordServicer):
         await self._refuse_if_draining(context)
         with self.predictor.lease() as predictor:
             try:
-                suggestions = await predictor.predict(request.text, request.max_suggestions)
+                strip = await self._predict(predictor, request.text, request)
             except Exception as e:
                 await self._fail(context, e)
-            return self._response(predictor, suggestions, request.options)
+            return self._response(predictor, strip, request.options)
 
     async def PredictStream(self, request_iterator, context):
         # Read the first message before any refusal: a client still writing into a stream
@@ -98,8 +117,8 @@ class NextWordServicer(pb_grpc.NextWordServicer):
                 request = first
                 while True:
                     text = self._stream_text(stream, request)
-                    suggestions = await predictor.predict(text, request.max_suggestions, stream.cache)
-                    yield self._response(predictor, suggestions, request.options, request.sequence)
+                    strip = await self._predict(predictor, text, request, stream.cache)
+                    yield self._response(predictor, strip, request.options, request.sequence)
                     try:
                         request = await requests.__anext__()
                     except StopAsyncIteration:

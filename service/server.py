@@ -118,7 +118,7 @@ class NextWordServer:
             await loop.run_in_executor(None, runtime.warm_up)
             new = Predictor(runtime, s, self.metrics)
             await new.start()
-            smoke = await new.predict("how are yo", 3)
+            smoke = (await new.predict("how are yo", 3)).candidates
             if not smoke or not all(any(ch.isalpha() for ch in w.text) for w in smoke):
                 await new.close()
                 raise ModelError("the smoke prediction gave no words")

@@ -40,6 +40,8 @@ class Settings:
     max_context_tokens: int = _doc(512, "only the last N tokens of the text feed the model")
     max_text_chars: int = _doc(8192, "longest text accepted (characters); longer is INVALID_ARGUMENT")
     max_suggestions: int = _doc(10, "most suggestions one request may ask for")
+    keyboard_layout: str = _doc("qwerty", "keyboard layout for typo tolerance when a request names none: qwerty, qwertz, azerty",
+                                choices=("qwerty", "qwertz", "azerty"))
     max_queue: int = _doc(512, "model steps waiting at most; beyond, calls get RESOURCE_EXHAUSTED")
     max_concurrent_rpcs: int = _doc(2048, "RPCs at once at most, streams included; beyond, RESOURCE_EXHAUSTED at admission")
     max_streams: int = _doc(1000, "open typing sessions (streams) at most; beyond, RESOURCE_EXHAUSTED")
@@ -68,8 +70,10 @@ class Settings:
             raise SettingsError("tls_cert and tls_key go together: give both or neither")
         if self.tls_client_ca and not self.tls_cert:
             raise SettingsError("tls_client_ca (mutual TLS) needs tls_cert and tls_key as well")
-        if self.provider not in PROVIDERS:
-            raise SettingsError(f"provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}")
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise SettingsError(f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
         return self
 
 

@@ -5,7 +5,9 @@
     42 keys for 80 characters: 47% saved | 0.6 ms | connected to localhost:50051
 
 Tab accepts the middle suggestion, Alt+1/2/3 the left/middle/right one (replacing the
-partial word and adding a space, after which the next-word strip appears at once); Esc
+partial word and adding a space, after which the next-word strip appears at once). A
+suggestion that fixes a typo is marked "~" and underlined; a mistyped word is
+autocorrected on space, and a backspace right after takes that back. Esc
 starts a new message; Ctrl+C or Ctrl+D quits. It talks over PredictStream, sending only
 what changed, so each keystroke costs the server at most one model step. When the server
 cannot be reached it says so and keeps retrying; typing goes on meanwhile.
@@ -60,13 +62,21 @@ class TerminalKeyboard:
     def _strip(self):
         kb = self.keyboard
         shown = strip_order(kb.suggestions) if kb.suggestions_for == kb.text else []
-        slots = [s.text.center(SLOT_WIDTH)[:SLOT_WIDTH] for s in shown] + [" " * SLOT_WIDTH] * (3 - len(shown))
-        return [("class:strip", "[" + "|".join(slots) + "]")]
+        fragments = [("class:strip", "[")]
+        for i in range(3):
+            s = shown[i] if i < len(shown) else None
+            correction = s is not None and s.kind == "correction"  # marked "~" and underlined: a fix of a typo
+            label = ("~" + s.text if correction else s.text) if s else ""
+            fragments += [("class:strip", "|")] if i else []
+            fragments.append(("class:strip underline" if correction else "class:strip", label.center(SLOT_WIDTH)[:SLOT_WIDTH]))
+        return fragments + [("class:strip", "]")]
 
     def _status(self):
         kb = self.keyboard
         now, session = kb.savings()
         latency = f"{self.latency_ms:.1f} ms" if self.latency_ms is not None else "-"
+        if kb.undo and kb.undo[0] == kb.text:
+            latency += " | autocorrected (backspace undoes)"
         return (f"{kb.keystrokes} keys for {kb.characters()} characters: {now:.0%} saved "
                 f"(session {session:.0%}) | {latency} | {self.status}")
 
@@ -143,7 +153,8 @@ class TerminalKeyboard:
                         suggestions = await asyncio.wait_for(session.edit(delete, insert), self.timeout)
                     sent = text
                     self.latency_ms = (time.perf_counter() - started) * 1e3
-                    self.keyboard.suggestions, self.keyboard.suggestions_for = suggestions, text
+                    if self.keyboard.show(suggestions, text):  # autocorrected: ask again for the new text
+                        self.changed.set()
                     self.status = f"connected to {self.address}"
                 except Exception as e:  # RPC error, deadline, closed stream: all mean reconnect
                     self.status = f"server unreachable at {self.address} ({_reason(e)}); retrying"

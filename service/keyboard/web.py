@@ -3,7 +3,9 @@
     GET  /              the page (service/keyboard/static/index.html: plain HTML/CSS/JS, no build step)
     POST /api/predict   {"text": "how are yo", "k": 3}
                         -> {"suggestions": [{"text": "you", "kind": "completion", "probability": 0.31}, ...],
-                            "replace": 2, "latency_ms": 0.8}
+                            "replace": 2, "autocorrect": null, "latency_ms": 0.8}
+    (kind "correction": the word fixes a typo; "autocorrect": {"original": "ypu", "replacement":
+    "you", "confidence": 0.98, "separator_length": 1} when the last word should be replaced)
 
 `replace` is how many characters at the end of the text a suggestion replaces (the partial
 word), so the page needs no tokenizer of its own. The gateway forwards to the gRPC server
@@ -50,8 +52,9 @@ def predict(client: NextWordClient, body: dict) -> dict:
     if not isinstance(text, str) or not isinstance(k, int):
         raise ValueError('expected {"text": string, "k": integer}')
     started = time.perf_counter()
-    suggestions = client.predict(text, k, probability=True)
-    return {"suggestions": [s.__dict__ for s in suggestions], "replace": len(split_typed(text)[1]),
+    strip = client.predict(text, k, probability=True)
+    return {"suggestions": [s.__dict__ for s in strip], "replace": len(split_typed(text)[1]),
+            "autocorrect": strip.autocorrect.__dict__ if strip.autocorrect else None,
             "latency_ms": round((time.perf_counter() - started) * 1e3, 2)}
 
 

@@ -1,6 +1,7 @@
 """The typing clients' keyboard state: accepting a suggestion, the automatic space, savings."""
 from dataclasses import dataclass
 
+from service.client import Autocorrect, Strip
 from service.keyboard.state import Keyboard, strip_order
 
 
@@ -65,3 +66,28 @@ def test_savings_count_the_message_without_its_last_automatic_space():
 def test_the_strip_puts_the_best_in_the_middle():
     assert strip_order(["a", "b", "c"]) == ["b", "a", "c"]
     assert strip_order(["a"]) == ["a"] and strip_order([]) == []
+
+
+def test_autocorrect_on_space_and_a_backspace_takes_it_back():
+    kb = Keyboard()
+    for ch in "how are ypu ":
+        kb.type(ch)
+    strip = Strip([Word("doing")], Autocorrect("ypu", "you", 0.98, 1))
+    assert kb.show(strip, "how are ypu ") and kb.text == "how are you "
+    assert kb.keystrokes == len("how are ypu ")  # the correction costs no keystroke
+    kb.backspace()  # right after: undo, not a deleted space
+    assert kb.text == "how are ypu " and kb.keystrokes == len("how are ypu ") + 1
+    assert not kb.show(strip, "how are ypu ") and kb.text == "how are ypu "  # taken back: not again
+
+
+def test_autocorrect_is_not_applied_to_a_text_that_moved_on():
+    kb = Keyboard()
+    for ch in "ypu d":
+        kb.type(ch)
+    assert not kb.show(Strip([], Autocorrect("ypu", "you", 0.98, 1)), "ypu ")  # answers an older text
+    assert kb.text == "ypu d"
+    kb.text = "ypu "
+    kb.show(Strip([], Autocorrect("ypu", "you", 0.98, 1)), "ypu ")
+    kb.type("d")
+    kb.backspace()  # a backspace after other typing is an ordinary one
+    assert kb.text == "you "

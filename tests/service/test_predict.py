@@ -1,23 +1,29 @@
 """Predict, PredictStream and GetModelInfo against a real server on an ephemeral port."""
 import numpy as np
+import pytest
 
 from conftest import SHIPPED_MODEL
 from helpers import EXPECTED_PROVIDER
-from model.suggest import Suggester
-from model.text import BOS_ID, split_typed, tokenize
+from model.typos import Corrector
+from model.text import BOS_ID, Vocab, split_typed, tokenize
 from service.runtime import Runtime
 
 TEXTS = ["", "how are yo", "how are you ", "Hel", "i", "I don", "what do you think about th", "lol. wh",
          "HEL", "So I was thinking, maybe we could ", "👍 ok ", "it\u2019s "]
 
 
-def direct(runtime: Runtime, text: str, k: int = 3):
+CORRECTOR = Corrector(Vocab.load(SHIPPED_MODEL / "vocab.txt"))
+
+
+def direct(runtime: Runtime, text: str, k: int = 3, exact_only: bool = False):
     """The same text run through onnxruntime directly, from a zero state, no server, no cache."""
     context, partial = split_typed(text)
     ids = [BOS_ID, *runtime.vocab.encode(tokenize(context))]
     h, c = runtime.zero_state(1)
     logprobs = runtime.run(np.array([ids], np.int64), h, c).logprobs[0]
-    return Suggester(runtime.vocab).strip(logprobs, context, partial, k)
+    if partial and not exact_only:
+        return CORRECTOR.strip(logprobs, context, partial, k)
+    return CORRECTOR.suggester.strip(logprobs, context, partial, k)
 
 
 def test_suggestions_equal_direct_onnxruntime_inference(client):
@@ -58,13 +64,14 @@ def test_stream_keeps_state_and_agrees_with_unary(client):
         assert typing.text("new text ") == client.predict("new text ")
 
 
-def test_state_cache_gives_the_same_answers_as_computing_from_scratch(server, client):
+@pytest.mark.parametrize("exact_only", [False, True])
+def test_state_cache_gives_the_same_answers_as_computing_from_scratch(server, client, exact_only):
     runtime = Runtime(SHIPPED_MODEL, "cpu")
     hits = server.sample("nextword_state_cache_hits_total")
-    text = "so what are you up to this weekend"
+    text = "so waht are yuo up to this weekend" if not exact_only else "so what are you up to this weekend"
     for end in range(1, len(text) + 1):  # every prefix: exact hits, parent extensions, misses
-        got = client.predict(text[:end], k=5, probability=True)
-        want = direct(runtime, text[:end], 5)
+        got = client.predict(text[:end], k=5, probability=True, exact_only=exact_only)
+        want = direct(runtime, text[:end], 5, exact_only)
         assert [s.text for s in got] == [w.text for w in want]
         assert np.allclose([s.probability for s in got], [np.exp(w.logprob) for w in want], rtol=1e-4)
     assert server.sample("nextword_state_cache_hits_total") >= hits + len(text) - 8

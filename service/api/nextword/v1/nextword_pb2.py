@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1anextword/v1/nextword.proto\x12\x0bnextword.v1\"-\n\x0ePredictOptions\x12\x1b\n\x13include_probability\x18\x01 \x01(\x08\"e\n\x0ePredictRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x17\n\x0fmax_suggestions\x18\x02 \x01(\r\x12,\n\x07options\x18\x03 \x01(\x0b\x32\x1b.nextword.v1.PredictOptions\"\x98\x01\n\nSuggestion\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.nextword.v1.Suggestion.Kind\";\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\r\n\tNEXT_WORD\x10\x01\x12\x0e\n\nCOMPLETION\x10\x02\"|\n\x0fPredictResponse\x12,\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x17.nextword.v1.Suggestion\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\"*\n\x08TextEdit\x12\x0e\n\x06\x64\x65lete\x18\x01 \x01(\r\x12\x0e\n\x06insert\x18\x02 \x01(\t\"\xa8\x01\n\rStreamRequest\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12%\n\x04\x65\x64it\x18\x02 \x01(\x0b\x32\x15.nextword.v1.TextEditH\x00\x12\x17\n\x0fmax_suggestions\x18\x03 \x01(\r\x12,\n\x07options\x18\x04 \x01(\x0b\x32\x1b.nextword.v1.PredictOptions\x12\x10\n\x08sequence\x18\x05 \x01(\x04\x42\x07\n\x05input\"\x15\n\x13GetModelInfoRequest\"\x85\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nvocab_size\x18\x03 \x01(\r\x12\x1a\n\x12\x65xecution_provider\x18\x04 \x01(\t\x12:\n\nevaluation\x18\x05 \x03(\x0b\x32&.nextword.v1.ModelInfo.EvaluationEntry\x12K\n\x13\x62\x61seline_evaluation\x18\x06 \x03(\x0b\x32..nextword.v1.ModelInfo.BaselineEvaluationEntry\x12\x19\n\x11tokenizer_version\x18\x07 \x01(\t\x12\x17\n\x0fmax_suggestions\x18\x08 \x01(\r\x1a\x31\n\x0f\x45valuationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x39\n\x17\x42\x61selineEvaluationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\r\n\x0bPingRequest\"\x0e\n\x0cPingResponse2\xa6\x02\n\x08NextWord\x12\x44\n\x07Predict\x12\x1b.nextword.v1.PredictRequest\x1a\x1c.nextword.v1.PredictResponse\x12M\n\rPredictStream\x12\x1a.nextword.v1.StreamRequest\x1a\x1c.nextword.v1.PredictResponse(\x01\x30\x01\x12H\n\x0cGetModelInfo\x12 .nextword.v1.GetModelInfoRequest\x1a\x16.nextword.v1.ModelInfo\x12;\n\x04Ping\x12\x18.nextword.v1.PingRequest\x1a\x19.nextword.v1.PingResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1anextword/v1/nextword.proto\x12\x0bnextword.v1\"Z\n\x0ePredictOptions\x12\x1b\n\x13include_probability\x18\x01 \x01(\x08\x12\x17\n\x0fkeyboard_layout\x18\x02 \x01(\t\x12\x12\n\nexact_only\x18\x03 \x01(\x08\"e\n\x0ePredictRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x17\n\x0fmax_suggestions\x18\x02 \x01(\r\x12,\n\x07options\x18\x03 \x01(\x0b\x32\x1b.nextword.v1.PredictOptions\"\xa8\x01\n\nSuggestion\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.nextword.v1.Suggestion.Kind\"K\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\r\n\tNEXT_WORD\x10\x01\x12\x0e\n\nCOMPLETION\x10\x02\x12\x0e\n\nCORRECTION\x10\x03\"b\n\x0b\x41utocorrect\x12\x10\n\x08original\x18\x01 \x01(\t\x12\x13\n\x0breplacement\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x02\x12\x18\n\x10separator_length\x18\x04 \x01(\r\"\xab\x01\n\x0fPredictResponse\x12,\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x17.nextword.v1.Suggestion\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12-\n\x0b\x61utocorrect\x18\x05 \x01(\x0b\x32\x18.nextword.v1.Autocorrect\"*\n\x08TextEdit\x12\x0e\n\x06\x64\x65lete\x18\x01 \x01(\r\x12\x0e\n\x06insert\x18\x02 \x01(\t\"\xa8\x01\n\rStreamRequest\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12%\n\x04\x65\x64it\x18\x02 \x01(\x0b\x32\x15.nextword.v1.TextEditH\x00\x12\x17\n\x0fmax_suggestions\x18\x03 \x01(\r\x12,\n\x07options\x18\x04 \x01(\x0b\x32\x1b.nextword.v1.PredictOptions\x12\x10\n\x08sequence\x18\x05 \x01(\x04\x42\x07\n\x05input\"\x15\n\x13GetModelInfoRequest\"\x85\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nvocab_size\x18\x03 \x01(\r\x12\x1a\n\x12\x65xecution_provider\x18\x04 \x01(\t\x12:\n\nevaluation\x18\x05 \x03(\x0b\x32&.nextword.v1.ModelInfo.EvaluationEntry\x12K\n\x13\x62\x61seline_evaluation\x18\x06 \x03(\x0b\x32..nextword.v1.ModelInfo.BaselineEvaluationEntry\x12\x19\n\x11tokenizer_version\x18\x07 \x01(\t\x12\x17\n\x0fmax_suggestions\x18\x08 \x01(\r\x1a\x31\n\x0f\x45valuationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x39\n\x17\x42\x61selineEvaluationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\r\n\x0bPingRequest\"\x0e\n\x0cPingResponse2\xa6\x02\n\x08NextWord\x12\x44\n\x07Predict\x12\x1b.nextword.v1.PredictRequest\x1a\x1c.nextword.v1.PredictResponse\x12M\n\rPredictStream\x12\x1a.nextword.v1.StreamRequest\x1a\x1c.nextword.v1.PredictResponse(\x01\x30\x01\x12H\n\x0cGetModelInfo\x12 .nextword.v1.GetModelInfoRequest\x1a\x16.nextword.v1.ModelInfo\x12;\n\x04Ping\x12\x18.nextword.v1.PingRequest\x1a\x19.nextword.v1.PingResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,31 +36,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELINFO_BASELINEEVALUATIONENTRY']._loaded_options = None
   _globals['_MODELINFO_BASELINEEVALUATIONENTRY']._serialized_options = b'8\001'
   _globals['_PREDICTOPTIONS']._serialized_start=43
-  _globals['_PREDICTOPTIONS']._serialized_end=88
-  _globals['_PREDICTREQUEST']._serialized_start=90
-  _globals['_PREDICTREQUEST']._serialized_end=191
-  _globals['_SUGGESTION']._serialized_start=194
-  _globals['_SUGGESTION']._serialized_end=346
-  _globals['_SUGGESTION_KIND']._serialized_start=287
-  _globals['_SUGGESTION_KIND']._serialized_end=346
-  _globals['_PREDICTRESPONSE']._serialized_start=348
-  _globals['_PREDICTRESPONSE']._serialized_end=472
-  _globals['_TEXTEDIT']._serialized_start=474
-  _globals['_TEXTEDIT']._serialized_end=516
-  _globals['_STREAMREQUEST']._serialized_start=519
-  _globals['_STREAMREQUEST']._serialized_end=687
-  _globals['_GETMODELINFOREQUEST']._serialized_start=689
-  _globals['_GETMODELINFOREQUEST']._serialized_end=710
-  _globals['_MODELINFO']._serialized_start=713
-  _globals['_MODELINFO']._serialized_end=1102
-  _globals['_MODELINFO_EVALUATIONENTRY']._serialized_start=994
-  _globals['_MODELINFO_EVALUATIONENTRY']._serialized_end=1043
-  _globals['_MODELINFO_BASELINEEVALUATIONENTRY']._serialized_start=1045
-  _globals['_MODELINFO_BASELINEEVALUATIONENTRY']._serialized_end=1102
-  _globals['_PINGREQUEST']._serialized_start=1104
-  _globals['_PINGREQUEST']._serialized_end=1117
-  _globals['_PINGRESPONSE']._serialized_start=1119
-  _globals['_PINGRESPONSE']._serialized_end=1133
-  _globals['_NEXTWORD']._serialized_start=1136
-  _globals['_NEXTWORD']._serialized_end=1430
+  _globals['_PREDICTOPTIONS']._serialized_end=133
+  _globals['_PREDICTREQUEST']._serialized_start=135
+  _globals['_PREDICTREQUEST']._serialized_end=236
+  _globals['_SUGGESTION']._serialized_start=239
+  _globals['_SUGGESTION']._serialized_end=407
+  _globals['_SUGGESTION_KIND']._serialized_start=332
+  _globals['_SUGGESTION_KIND']._serialized_end=407
+  _globals['_AUTOCORRECT']._serialized_start=409
+  _globals['_AUTOCORRECT']._serialized_end=507
+  _globals['_PREDICTRESPONSE']._serialized_start=510
+  _globals['_PREDICTRESPONSE']._serialized_end=681
+  _globals['_TEXTEDIT']._serialized_start=683
+  _globals['_TEXTEDIT']._serialized_end=725
+  _globals['_STREAMREQUEST']._serialized_start=728
+  _globals['_STREAMREQUEST']._serialized_end=896
+  _globals['_GETMODELINFOREQUEST']._serialized_start=898
+  _globals['_GETMODELINFOREQUEST']._serialized_end=919
+  _globals['_MODELINFO']._serialized_start=922
+  _globals['_MODELINFO']._serialized_end=1311
+  _globals['_MODELINFO_EVALUATIONENTRY']._serialized_start=1203
+  _globals['_MODELINFO_EVALUATIONENTRY']._serialized_end=1252
+  _globals['_MODELINFO_BASELINEEVALUATIONENTRY']._serialized_start=1254
+  _globals['_MODELINFO_BASELINEEVALUATIONENTRY']._serialized_end=1311
+  _globals['_PINGREQUEST']._serialized_start=1313
+  _globals['_PINGREQUEST']._serialized_end=1326
+  _globals['_PINGRESPONSE']._serialized_start=1328
+  _globals['_PINGRESPONSE']._serialized_end=1342
+  _globals['_NEXTWORD']._serialized_start=1345
+  _globals['_NEXTWORD']._serialized_end=1639
 # @@protoc_insertion_point(module_scope)

@@ -8,10 +8,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PredictOptions(_message.Message):
-    __slots__ = ("include_probability",)
+    __slots__ = ("include_probability", "keyboard_layout", "exact_only")
     INCLUDE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    KEYBOARD_LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    EXACT_ONLY_FIELD_NUMBER: _ClassVar[int]
     include_probability: bool
-    def __init__(self, include_probability: _Optional[bool] = ...) -> None: ...
+    keyboard_layout: str
+    exact_only: bool
+    def __init__(self, include_probability: _Optional[bool] = ..., keyboard_layout: _Optional[str] = ..., exact_only: _Optional[bool] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
     __slots__ = ("text", "max_suggestions", "options")
@@ -30,9 +34,11 @@ class Suggestion(_message.Message):
         KIND_UNSPECIFIED: _ClassVar[Suggestion.Kind]
         NEXT_WORD: _ClassVar[Suggestion.Kind]
         COMPLETION: _ClassVar[Suggestion.Kind]
+        CORRECTION: _ClassVar[Suggestion.Kind]
     KIND_UNSPECIFIED: Suggestion.Kind
     NEXT_WORD: Suggestion.Kind
     COMPLETION: Suggestion.Kind
+    CORRECTION: Suggestion.Kind
     TEXT_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -41,17 +47,31 @@ class Suggestion(_message.Message):
     kind: Suggestion.Kind
     def __init__(self, text: _Optional[str] = ..., probability: _Optional[float] = ..., kind: _Optional[_Union[Suggestion.Kind, str]] = ...) -> None: ...
 
+class Autocorrect(_message.Message):
+    __slots__ = ("original", "replacement", "confidence", "separator_length")
+    ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    REPLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    SEPARATOR_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    original: str
+    replacement: str
+    confidence: float
+    separator_length: int
+    def __init__(self, original: _Optional[str] = ..., replacement: _Optional[str] = ..., confidence: _Optional[float] = ..., separator_length: _Optional[int] = ...) -> None: ...
+
 class PredictResponse(_message.Message):
-    __slots__ = ("suggestions", "model_name", "model_version", "sequence")
+    __slots__ = ("suggestions", "model_name", "model_version", "sequence", "autocorrect")
     SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    AUTOCORRECT_FIELD_NUMBER: _ClassVar[int]
     suggestions: _containers.RepeatedCompositeFieldContainer[Suggestion]
     model_name: str
     model_version: str
     sequence: int
-    def __init__(self, suggestions: _Optional[_Iterable[_Union[Suggestion, _Mapping]]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., sequence: _Optional[int] = ...) -> None: ...
+    autocorrect: Autocorrect
+    def __init__(self, suggestions: _Optional[_Iterable[_Union[Suggestion, _Mapping]]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., sequence: _Optional[int] = ..., autocorrect: _Optional[_Union[Autocorrect, _Mapping]] = ...) -> None: ...
 
 class TextEdit(_message.Message):
     __slots__ = ("delete", "insert")
