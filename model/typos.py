@@ -120,23 +120,35 @@ class Corrector:
         for word in self.known:
             for end in range(1, len(word) + 1):
                 self.index.create_dictionary_entry(word[:end], 1)
-        self._cache: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
     def typo_candidates(self, typed: str, layout: str = DEFAULT_LAYOUT) -> tuple[np.ndarray, np.ndarray]:
         """(word ids, costs) of words whose prefix is a likely mistyping of `typed`; exact
-        completions excluded. Cached per (layout, typed): it does not depend on the context."""
-        key = (layout, typed.lower())
+        completions excluded. Cached: it does not depend on the context."""
+        return self._cached(("prefix", layout, typed.lower()), self._close_prefixes)
+
+    def _cached(self, key: tuple[str, str, str], find) -> tuple[np.ndarray, np.ndarray]:
+        """An LRU in front of the candidate searches: typing repeats the same partial words."""
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        result = self._find(key[1], neighbours(layout))
+        result = find(key[2], neighbours(key[1]))
         self._cache[key] = result
         if len(self._cache) > CACHE:
             self._cache.popitem(last=False)
         return result
 
-    def _find(self, typed: str, near) -> tuple[np.ndarray, np.ndarray]:
+    def _close_words(self, word: str, near) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, costs) of known words (not slips) within reach of a finished word."""
+        found = []
+        for item in self.index.lookup(word, Verbosity.ALL, max_edit_distance=1 if len(word) <= 4 else 2):
+            i = self.known.get(item.term)
+            if i is not None and item.term not in self.slips and item.distance:
+                found.append((i, edit_cost(word, item.term, near)))
+        return np.array([i for i, _ in found], np.int64), np.array([c for _, c in found], np.float32)
+
+    def _close_prefixes(self, typed: str, near) -> tuple[np.ndarray, np.ndarray]:
         edits = max_edits(typed)
         if not edits:
             return np.empty(0, np.int64), np.empty(0, np.float32)
@@ -183,18 +195,14 @@ class Corrector:
         logprobs before it; None for a known word or when no close word is likely enough."""
         if not self.may_correct(word):
             return None
-        low, near = word.lower(), neighbours(layout)
-        near = near = neighbours(layout)
-        best, best_score = None, -math.inf
-        for item in self.index.lookup(low, Verbosity.ALL, max_edit_distance=1 if len(low) <= 4 else 2):
-            i = self.known.get(item.term)
-            if i is None or item.term in self.slips:
-                continue
-            score = float(logprobs[i]) - edit_cost(low, item.term, near)
-            if score > best_score:
-                best, best_score = i, score
+        ids, costs = self._cached(("word", layout, word.lower()), self._close_words)
+        if not len(ids):
+            return None
+        scores = logprobs[ids] - costs
+        best = int(np.argmax(scores))
+        best, best_score = int(ids[best]), float(scores[best])
         unknown = float(logprobs[UNK_ID])
-        if best is None or best_score < unknown - UNKNOWN_SPELLING:
+        if best_score < unknown - UNKNOWN_SPELLING:
             return None
         confidence = 1 / (1 + math.exp(unknown - UNKNOWN_SPELLING - best_score))
         return Autocorrect(word, cased_correction(self.vocab.tokens[best], word, sentence_start), round(confidence, 4))

@@ -46,6 +46,16 @@ def add_arguments(p) -> None:
 # ---- load generator (runs in a child process) -------------------------------------------
 
 
+def mistyped_samples(rate: float = 0.05) -> list[str]:
+    """SAMPLES as the noisy typist of `nextword evaluate --typos` types them (seeded)."""
+    import numpy as np
+
+    from model.typist import mistype
+
+    rng = np.random.default_rng(1)
+    return [" ".join(mistype(word, rate, rng) for word in message.split(" ")) for message in SAMPLES]
+
+
 async def _worker(stub, pb, kind: str, prefix: str, deadline: float, latencies: list, offset: int) -> None:
     i = offset
     if kind == "ping":
@@ -65,8 +75,10 @@ async def _worker(stub, pb, kind: str, prefix: str, deadline: float, latencies: 
         call = stub.PredictStream()
         await call.write(pb.StreamRequest(text=prefix))
         await call.read()
+    messages = mistyped_samples() if kind == "typos" else SAMPLES
+    options = pb.PredictOptions(exact_only=kind == "exact")
     while time.perf_counter() < deadline:
-        message = SAMPLES[i % len(SAMPLES)]
+        message = messages[i % len(messages)]
         i += 1
         for n in range(1, len(message) + 1):
             t = time.perf_counter()
@@ -74,7 +86,7 @@ async def _worker(stub, pb, kind: str, prefix: str, deadline: float, latencies: 
                 await call.write(pb.StreamRequest(edit=pb.TextEdit(insert=message[n - 1])))
                 await call.read()
             else:
-                await stub.Predict(pb.PredictRequest(text=prefix + message[:n]))
+                await stub.Predict(pb.PredictRequest(text=prefix + message[:n], options=options))
             latencies.append(time.perf_counter() - t)
             if time.perf_counter() >= deadline:
                 break
@@ -168,6 +180,12 @@ def main(args) -> int:
             print(row("Ping (empty RPC, the floor)", conc, floor))
             print(row(f"Predict ({'typing, per keystroke' if args.workload == 'typing' else 'cold contexts'})", conc, predict,
                       f"p50 {predict['p50'] / floor['p50']:.2f}x floor, throughput {predict['rps'] / floor['rps']:.2f}x floor"))
+        if args.workload == "typing":
+            exact = measure(address, "exact", 1, args.seconds)
+            print(row("keystroke, exact completions only", 1, exact))
+            for kind, label in (("predict", "with corrections"), ("typos", "corrections, 5% typos")):
+                r = measure(address, kind, 1, args.seconds)
+                print(row(f"keystroke, {label}", 1, r, f"p50 {r['p50'] / exact['p50']:.2f}x exact only"))
         for kind, label in (("predict", "unary"), ("stream", "stream")) if args.workload == "typing" else ():
             short = measure(address, kind, 1, args.seconds, context_words=5)
             long = measure(address, kind, 1, args.seconds, context_words=200)

@@ -126,6 +126,25 @@ def test_in_a_real_terminal_suggestions_follow_keystrokes_and_tab_accepts(server
         child.close(force=True)
 
 
+def test_in_a_real_terminal_typos_are_marked_autocorrected_on_space_and_undone(server):
+    child = pexpect.spawn(sys.executable, ["-m", "model.cli", "type", "--address", server.address],
+                          cwd=str(ROOT), timeout=15, dimensions=(10, 80), encoding="utf-8")
+    screen = Screen(child)
+    try:
+        screen.wait_for(lambda d: any("connected to" in line for line in d))
+        child.send("how are ypu")
+        lines = screen.wait_for(lambda d: "how are ypu_" in d[1] and "~you" in d[0])
+        assert [w.strip() for w in lines[0].strip().strip("[]").split("|")][1] == "~you"  # a fix, marked
+        child.send(" ")
+        screen.wait_for(lambda d: "how are you _" in d[1] and "autocorrected" in d[2])
+        child.send("\x7f")  # backspace right after: the word as typed comes back
+        screen.wait_for(lambda d: "how are ypu _" in d[1])
+        child.send("\x04")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+
+
 def test_unreachable_server_is_reported_and_typing_resumes_when_it_is_back(tmp_path):
     server = ServerProcess("--model-dir", SHIPPED_MODEL)
     port = server.port

@@ -40,6 +40,9 @@ def post(url, body):
 def test_json_endpoint(page_url):
     status, body = post(page_url, {"text": "how are yo"})
     assert status == 200 and body["replace"] == 2 and body["suggestions"][0]["text"] == "you"
+    assert body["autocorrect"] is None
+    status, body = post(page_url, {"text": "how are ypu "})
+    assert status == 200 and body["autocorrect"]["replacement"] == "you" and body["autocorrect"]["separator_length"] == 1
     assert post(page_url, {"text": "hi", "k": 50})[0] == 400          # INVALID_ARGUMENT from the server
     assert post(page_url, {"text": 5})[0] == 400
 
@@ -64,4 +67,23 @@ def test_type_see_a_completion_click_it_see_next_words(page_url, tmp_path):
         page.keyboard.press("Tab")  # Tab accepts the middle one
         expect(page.locator("#text")).to_have_value(re.compile(r"^how are you do\S* $"))
         page.screenshot(path=os.environ.get("NEXTWORD_SCREENSHOT") or str(tmp_path / "web.png"))  # README's: docs/web.png
+        browser.close()
+
+
+def test_a_typo_is_offered_as_a_correction_autocorrected_on_space_and_undone_by_backspace(page_url):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(page_url)
+        text = page.locator("#text")
+        text.press_sequentially("how are ypu", delay=20)
+        best = page.locator("#strip button.best")
+        expect(best).to_have_text("you")
+        expect(best).to_have_class(re.compile(r"\bcorrection\b"))  # shown as a fix, not a completion
+        text.press_sequentially(" ", delay=20)
+        expect(text).to_have_value("how are you ")  # autocorrected on space
+        page.keyboard.press("Backspace")
+        expect(text).to_have_value("how are ypu ")  # the backspace right after takes it back
+        page.wait_for_timeout(300)
+        expect(text).to_have_value("how are ypu ")  # and it is not corrected again
         browser.close()
