@@ -2,6 +2,11 @@
 
 One registry per server, so tests and several servers in one process never mix counts.
 Label values come from small fixed sets only: the RPC method names and gRPC status codes.
+
+With `--workers N` each worker process writes its samples to files in
+PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode, set up by
+service/workers.py before any worker starts) and one /metrics endpoint adds them up;
+the gauges say how (`livesum`: the sum over the workers alive; `max` for the model).
 """
 from __future__ import annotations
 
@@ -10,7 +15,6 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    Info,
     start_http_server,
 )
 
@@ -27,7 +31,7 @@ class Metrics:
                                 ["method", "code"], registry=r)
         self.latency = Histogram("nextword_request_duration_seconds", "RPC latency (a stream message for PredictStream)",
                                  ["method"], buckets=LATENCY_BUCKETS, registry=r)
-        self.inflight = Gauge("nextword_inflight_requests", "RPCs being handled now", registry=r)
+        self.inflight = Gauge("nextword_inflight_requests", "RPCs being handled now", registry=r, multiprocess_mode="livesum")
         self.inference = Histogram("nextword_inference_duration_seconds", "one onnxruntime run (a whole batch)",
                                    buckets=LATENCY_BUCKETS, registry=r)
         self.batch_size = Histogram("nextword_batch_size", "model steps per onnxruntime run",
@@ -36,11 +40,23 @@ class Metrics:
                                     buckets=LATENCY_BUCKETS, registry=r)
         self.cache_hits = Counter("nextword_state_cache_hits", "contexts answered from cached state (exact or parent)", registry=r)
         self.cache_misses = Counter("nextword_state_cache_misses", "contexts computed from the start", registry=r)
-        self.cache_entries = Gauge("nextword_state_cache_entries", "contexts held in the shared state cache", registry=r)
-        self.streams = Gauge("nextword_stream_sessions", "typing sessions (PredictStream calls) open now", registry=r)
+        self.cache_entries = Gauge("nextword_state_cache_entries", "contexts held in the shared state cache", registry=r,
+                                   multiprocess_mode="livesum")
+        self.streams = Gauge("nextword_stream_sessions", "typing sessions (PredictStream calls) open now", registry=r,
+                             multiprocess_mode="livesum")
         self.reloads = Counter("nextword_model_reloads", "model swaps asked for (SIGHUP), by result: ok or failed",
                                ["result"], registry=r)
-        self.model = Info("nextword_model", "the model being served and the execution provider in use", registry=r)
+        self.model = Gauge("nextword_model_info", "1 for the model being served and the execution provider in use",
+                           ["name", "version", "provider"], registry=r, multiprocess_mode="max")
+        self._model_labels: tuple[str, str, str] | None = None
+
+    def set_model(self, name: str, version: str, provider: str) -> None:
+        """The model now serving: its labels at 1, the previous model's taken away."""
+        if self._model_labels:
+            self.model.labels(*self._model_labels).set(0)  # in multiprocess mode the file keeps this 0
+            self.model.remove(*self._model_labels)
+        self._model_labels = (name, version, provider)
+        self.model.labels(*self._model_labels).set(1)
 
     def serve(self, host: str, port: int):
         """Start the /metrics HTTP endpoint on its own port; returns (server, port)."""

@@ -57,14 +57,14 @@ def configure_logging(s: Settings) -> None:
 
 
 class NextWordServer:
-    """A running server; `start()` then `wait()` (or `stop()`)."""
+    """A running server; `start()` then `wait()` (or `stop()`). As one of several workers
+    (service/workers.py) it shares its port and reports SERVING only while all are ready."""
 
-    def __init__(self, s: Settings):
-        self.settings = s
+    def __init__(self, s: Settings, readiness=None):
+        self.settings, self.readiness = s, readiness
         self.runtime = Runtime(s.model_dir, s.provider, s.threads, s.int8)
         self.metrics = Metrics()
-        self.metrics.model.info({"name": self.runtime.name, "version": self.runtime.version,
-                                 "provider": self.runtime.provider})
+        self.metrics.set_model(self.runtime.name, self.runtime.version, self.runtime.provider)
         self.health = health.aio.HealthServicer()
         self.stopped = asyncio.Event()
         self.grpc_port = self.metrics_port = None
@@ -73,7 +73,8 @@ class NextWordServer:
         s = self.settings
         self.predictor = Predictor(self.runtime, s, self.metrics)
         options = [("grpc.max_receive_message_length", s.max_message_bytes),
-                   ("grpc.max_send_message_length", s.max_message_bytes), ("grpc.so_reuseport", 0)]
+                   ("grpc.max_send_message_length", s.max_message_bytes),
+                   ("grpc.so_reuseport", 1 if self.readiness else 0)]  # workers share the port; one server must not
         interceptors = [MetricsInterceptor(self.metrics), DecodeErrorInterceptor()]
         interceptors += [TokenInterceptor(s.auth_token)] if s.auth_token else []
         # gRPC's own admission limit sheds load before it queues up inside the server
@@ -102,13 +103,32 @@ class NextWordServer:
         await self.server.start()
         await asyncio.get_running_loop().run_in_executor(None, self.runtime.warm_up)  # health answers meanwhile
         await self.predictor.start()
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self.readiness:
+            self.readiness.set(True)
+            self._following = asyncio.ensure_future(self._follow_the_group())
+        else:
+            await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info("serving model %s %s (%s) on %s, gRPC port %s (%s%s), %s",
                  self.runtime.name, self.runtime.version, self.runtime.graph, self.runtime.provider, self.grpc_port,
                  "mutual TLS" if s.tls_client_ca else "TLS" if s.tls_cert else "plaintext",
                  ", token required" if s.auth_token else "",
-                 f"metrics port {self.metrics_port}" if self.metrics_port is not None else "metrics off")
+                 f"metrics port {self.metrics_port}" if self.metrics_port is not None
+                 else "metrics through the supervisor" if self.readiness else "metrics off")
+
+    async def _set_health(self, status) -> None:
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
+
+    async def _follow_the_group(self) -> None:
+        """As a worker: SERVING while every worker is ready, NOT_SERVING otherwise."""
+        serving = None
+        while not self.servicer.draining:
+            everyone = self.readiness.everyone()
+            if everyone != serving:
+                serving = everyone
+                await self._set_health(health_pb2.HealthCheckResponse.SERVING if everyone
+                                       else health_pb2.HealthCheckResponse.NOT_SERVING)
+            await asyncio.sleep(0.1)
 
     async def reload(self) -> bool:
         """Load the model directory again and swap it in if it works (see the module doc)."""
@@ -130,7 +150,7 @@ class NextWordServer:
         self.predictor = new
         self.servicer.swap(new)
         self.metrics.reloads.labels("ok").inc()
-        self.metrics.model.info({"name": runtime.name, "version": runtime.version, "provider": runtime.provider})
+        self.metrics.set_model(runtime.name, runtime.version, runtime.provider)
         log.info("swapped model %s %s for %s %s", old.runtime.name, old.runtime.version, runtime.name, runtime.version)
         self._retiring = asyncio.ensure_future(old.retire())
         return True
@@ -140,6 +160,8 @@ class NextWordServer:
         within the grace period, then stop the gRPC server (cancelling what is left)."""
         grace = self.settings.grace_seconds
         log.info("draining: up to %.1f s for calls in flight", grace)
+        if self.readiness:
+            self.readiness.set(False)
         await self.health.enter_graceful_shutdown()
         self.servicer.drain()
         started = time.perf_counter()
@@ -151,20 +173,23 @@ class NextWordServer:
             log.warning("grace period over with %d calls or streams still open", self.predictor.users)
         await self.server.stop(max(grace - (time.perf_counter() - started), 0.1))
         await self.predictor.close()
-        if getattr(self, "_retiring", None):
-            await asyncio.gather(self._retiring, return_exceptions=True)
+        for task in (getattr(self, "_retiring", None), getattr(self, "_following", None)):
+            if task:
+                await asyncio.gather(task, return_exceptions=True)
         if getattr(self, "metrics_http", None):
             self.metrics_http.shutdown()
         log.info("stopped after %.2f s", time.perf_counter() - started)
         self.stopped.set()
 
 
-async def serve(s: Settings) -> int:
+async def serve(s: Settings, readiness=None) -> int:
+    """Serve until SIGTERM or SIGINT, then drain; as a worker, the supervisor says when ready."""
     configure_logging(s)
-    server = NextWordServer(s)
+    server = NextWordServer(s, readiness)
     await server.start()
-    metrics = f"metrics on {s.metrics_host}:{server.metrics_port}" if server.metrics_port is not None else "metrics off"
-    print(f"nextword: serving on {s.host}:{server.grpc_port} (gRPC), {metrics}", flush=True)
+    if readiness is None:
+        metrics = f"metrics on {s.metrics_host}:{server.metrics_port}" if server.metrics_port is not None else "metrics off"
+        print(f"nextword: serving on {s.host}:{server.grpc_port} (gRPC), {metrics}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -181,5 +206,10 @@ def add_arguments(p) -> None:
 
 def main(args) -> int:
     s = settings_mod.from_args(args)
+    if s.workers != "1":
+        from service import workers
+
+        configure_logging(s)
+        return workers.run(s)
     return asyncio.run(serve(s))
 

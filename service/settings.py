@@ -34,6 +34,8 @@ class Settings:
     int8: bool = _doc(False, "serve model.int8.onnx instead of model.onnx (a directory with only the int8 graph, like the shipped one, serves it either way)")
     provider: str = _doc("auto", "onnxruntime execution provider: auto (CUDA if usable, else CPU), cpu, cuda, tensorrt", choices=PROVIDERS)
     threads: int = _doc(1, "onnxruntime intra-op threads per inference (0: onnxruntime's default)")
+    workers: str = _doc("1", "server processes sharing the gRPC port (SO_REUSEPORT), each with its own model, cache and "
+                             "batcher, one /metrics for all; auto: one per core")
     max_batch: int = _doc(16, "most model steps run together in one onnxruntime call")
     max_wait_us: int = _doc(0, "how long a model step waits for others to batch with (microseconds)")
     cache_size: int = _doc(2048, "contexts kept in the state cache (about 43 kB each for the shipped model)")
@@ -64,6 +66,9 @@ class Settings:
         for name, lowest in (("grpc_port", 0), ("metrics_port", -1)):
             if not lowest <= getattr(self, name) <= 65535:
                 raise SettingsError(f"{name} must be between {lowest} and 65535, got {getattr(self, name)}")
+        from service.workers import worker_count
+
+        worker_count(self.workers)  # auto or at least 1
         if self.threads < 0 or self.max_wait_us < 0 or self.grace_seconds < 0:
             raise SettingsError("threads, max_wait_us and grace_seconds must not be negative")
         if bool(self.tls_cert) != bool(self.tls_key):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import re
 import subprocess
 import sys
@@ -39,6 +40,8 @@ def add_arguments(p) -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
     p.add_argument("--concurrency", default="1,16,64", help="client concurrency levels for the throughput table")
     p.add_argument("--server-args", default="", help="extra flags for the server, e.g. \"--max-batch 1\"")
+    p.add_argument("--workers", default="1", help="comma-separated worker counts to run the throughput table with, e.g. 1,2")
+    p.add_argument("--providers", default="cpu", help="comma-separated execution providers, e.g. cpu,cuda (side by side)")
     p.add_argument("--workload", default="typing", choices=["typing", "cold"],
                    help="typing: keystrokes of chat messages; cold: every request a new context (model steps, for batching)")
 
@@ -97,39 +100,53 @@ async def _worker(stub, pb, kind: str, prefix: str, deadline: float, latencies: 
         await call.done_writing()
 
 
-async def _load(address: str, kind: str, concurrency: int, seconds: float, context_words: int) -> dict:
+async def _load(address: str, kind: str, concurrency: int, seconds: float, context_words: int, offset: int) -> dict:
     import grpc
 
     from service.api.nextword.v1 import nextword_pb2 as pb
     from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = pb_grpc.NextWordStub(channel)
+    # a connection per 8 clients, each its own (a local subchannel pool): with --workers the
+    # kernel spreads connections, not calls, over the server's processes
+    channels = [grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+                for _ in range(max(1, concurrency // 8))]
+    try:
+        stubs = [pb_grpc.NextWordStub(channel) for channel in channels]
         prefix = context_of(context_words) if context_words else ""
+        clients = range(offset, offset + concurrency)
         warm: list = []
-        await asyncio.gather(*(_worker(stub, pb, kind, prefix, time.perf_counter() + 0.5, warm, w) for w in range(concurrency)))
+        await asyncio.gather(*(_worker(stubs[w % len(stubs)], pb, kind, prefix, time.perf_counter() + 0.5, warm, w) for w in clients))
         latencies: list = []
         start = time.perf_counter()
-        await asyncio.gather(*(_worker(stub, pb, kind, prefix, start + seconds, latencies, w) for w in range(concurrency)))
+        await asyncio.gather(*(_worker(stubs[w % len(stubs)], pb, kind, prefix, start + seconds, latencies, w) for w in clients))
         elapsed = time.perf_counter() - start
-    latencies.sort()
-    return {"count": len(latencies), "rps": len(latencies) / elapsed,
-            "p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)]}
+    finally:
+        for channel in channels:
+            await channel.close()
+    return {"latencies": latencies, "elapsed": elapsed}
 
 
 def _child(queue, *args) -> None:
     queue.put(asyncio.run(_load(*args)))
 
 
-def measure(address: str, kind: str, concurrency: int, seconds: float, context_words: int = 0) -> dict:
-    """One measurement by a load generator in its own process."""
+def measure(address: str, kind: str, concurrency: int, seconds: float, context_words: int = 0, processes: int = 1) -> dict:
+    """One measurement by load generators in their own processes (the clients split among them)."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(queue, address, kind, concurrency, seconds, context_words))
-    proc.start()
-    result = queue.get(timeout=seconds + 120)
-    proc.join()
-    return result
+    processes = max(1, min(processes, concurrency))
+    shares = [concurrency // processes + (i < concurrency % processes) for i in range(processes)]
+    procs = [ctx.Process(target=_child, args=(queue, address, kind, share, seconds, context_words, sum(shares[:i])))
+             for i, share in enumerate(shares)]
+    for proc in procs:
+        proc.start()
+    results = [queue.get(timeout=seconds + 120) for _ in procs]
+    for proc in procs:
+        proc.join()
+    latencies = sorted(x for r in results for x in r["latencies"])
+    elapsed = max(r["elapsed"] for r in results)
+    return {"count": len(latencies), "rps": len(latencies) / elapsed,
+            "p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)]}
 
 
 # ---- the benchmark -----------------------------------------------------------------------
@@ -162,37 +179,57 @@ def concurrency_levels(text: str) -> list[int]:
     return levels
 
 
-def row(label: str, conc: int, r: dict, note: str = "") -> str:
-    return f"{label:<34}{conc:>5}{r['rps']:>10,.0f}{r['p50'] * 1e6:>10,.0f}{r['p99'] * 1e6:>10,.0f}  {note}"
+def row(label: str, setup: str, conc: int, r: dict, note: str = "") -> str:
+    return f"{label:<34}{setup:>12}{conc:>5}{r['rps']:>10,.0f}{r['p50'] * 1e6:>10,.0f}{r['p99'] * 1e6:>10,.0f}  {note}"
+
+
+def throughput_rows(address: str, setup: str, levels: list[int], args, workers: int) -> None:
+    """Ping then Predict at each concurrency, on one server; ratios to its own floor."""
+    kind = "predict" if args.workload == "typing" else "cold"
+    for conc in levels:
+        floor = measure(address, "ping", conc, args.seconds, processes=workers)
+        predict = measure(address, kind, conc, args.seconds, processes=workers)
+        print(row("Ping (empty RPC, the floor)", setup, conc, floor))
+        print(row(f"Predict ({'typing, per keystroke' if args.workload == 'typing' else 'cold contexts'})", setup, conc, predict,
+                  f"p50 {predict['p50'] / floor['p50']:.2f}x floor, throughput {predict['rps'] / floor['rps']:.2f}x floor"),
+              flush=True)
+
+
+def keystroke_rows(address: str, setup: str, args) -> None:
+    """At one client: the cost of corrections, and per-keystroke cost against the text's length."""
+    exact = measure(address, "exact", 1, args.seconds)
+    print(row("keystroke, exact completions only", setup, 1, exact))
+    for kind, label in (("predict", "with corrections"), ("typos", "corrections, 5% typos")):
+        r = measure(address, kind, 1, args.seconds)
+        print(row(f"keystroke, {label}", setup, 1, r, f"p50 {r['p50'] / exact['p50']:.2f}x exact only"))
+    for kind, label in (("predict", "unary"), ("stream", "stream")):
+        short = measure(address, kind, 1, args.seconds, context_words=5)
+        long = measure(address, kind, 1, args.seconds, context_words=200)
+        print(row(f"keystroke, {label}, 5 words before", setup, 1, short))
+        print(row(f"keystroke, {label}, 200 words before", setup, 1, long, f"p50 {long['p50'] / short['p50']:.2f}x the 5-word p50"),
+              flush=True)
 
 
 def main(args) -> int:
     if args.seconds <= 0:
         raise UserError(f"--seconds must be positive, got {args.seconds}")
     levels = concurrency_levels(args.concurrency)
-    proc, address = start_server(args.model_dir, args.server_args)
-    try:
-        print(f"server {address} {args.server_args}; {args.seconds:g} s per measurement; latencies in microseconds")
-        print(f"{'':<34}{'conc':>5}{'req/s':>10}{'p50':>10}{'p99':>10}")
-        for conc in levels:
-            floor = measure(address, "ping", conc, args.seconds)
-            predict = measure(address, "predict" if args.workload == "typing" else "cold", conc, args.seconds)
-            print(row("Ping (empty RPC, the floor)", conc, floor))
-            print(row(f"Predict ({'typing, per keystroke' if args.workload == 'typing' else 'cold contexts'})", conc, predict,
-                      f"p50 {predict['p50'] / floor['p50']:.2f}x floor, throughput {predict['rps'] / floor['rps']:.2f}x floor"))
-        if args.workload == "typing":
-            exact = measure(address, "exact", 1, args.seconds)
-            print(row("keystroke, exact completions only", 1, exact))
-            for kind, label in (("predict", "with corrections"), ("typos", "corrections, 5% typos")):
-                r = measure(address, kind, 1, args.seconds)
-                print(row(f"keystroke, {label}", 1, r, f"p50 {r['p50'] / exact['p50']:.2f}x exact only"))
-        for kind, label in (("predict", "unary"), ("stream", "stream")) if args.workload == "typing" else ():
-            short = measure(address, kind, 1, args.seconds, context_words=5)
-            long = measure(address, kind, 1, args.seconds, context_words=200)
-            print(row(f"keystroke, {label}, 5 words before", 1, short))
-            print(row(f"keystroke, {label}, 200 words before", 1, long, f"p50 {long['p50'] / short['p50']:.2f}x the 5-word p50"))
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    workers = [w for w in args.workers.split(",")]
+    providers = [p for p in args.providers.split(",")]
+    print(f"{args.seconds:g} s per measurement; latencies in microseconds; server flags: {args.server_args or '(none)'}")
+    print(f"{'':<34}{'provider/wk':>12}{'conc':>5}{'req/s':>10}{'p50':>10}{'p99':>10}")
+    first = True
+    for provider in providers:
+        for w in workers:
+            proc, address = start_server(args.model_dir, f"--provider {provider} --workers {w} {args.server_args}")
+            n = int(w) if w.isdigit() else (os.cpu_count() or 1)
+            setup = f"{provider}/{w}"
+            try:
+                throughput_rows(address, setup, levels, args, n)
+                if first and args.workload == "typing":
+                    keystroke_rows(address, setup, args)
+                first = False
+            finally:
+                proc.terminate()
+                proc.wait(30)
     return 0
-

@@ -1,0 +1,109 @@
+"""`nextword serve --workers 2`: two processes on one port, one /metrics, drain and reload in all."""
+import json
+import os
+import shutil
+import signal
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+
+from conftest import SHIPPED_MODEL
+from helpers import ServerProcess, wait_until
+from service.client import NextWordClient
+from service.settings import SettingsError
+from service.workers import Readiness, worker_count
+
+pytestmark = pytest.mark.slow  # see pyproject.toml
+
+
+def worker_pids(supervisor_pid: int) -> list[int]:
+    """The supervisor's child processes that are workers (from /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                spawned = b"spawn_main" in f.read()  # not the resource tracker
+        except (OSError, ValueError, IndexError):
+            continue
+        if int(fields[1]) == supervisor_pid and spawned:
+            pids.append(int(entry))
+    return pids
+
+
+def calls_over_new_connections(address: str, n: int, call) -> list:
+    """Each call on a connection of its own: the kernel spreads connections over the workers."""
+    out = []
+    for _ in range(n):
+        channel = grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+        with NextWordClient(address) as client:
+            client.channel.close()
+            client.channel, client.stub = channel, type(client.stub)(channel)
+            out.append(call(client))
+    return out
+
+
+def test_worker_count():
+    assert worker_count("3") == 3 and worker_count("auto") == (os.cpu_count() or 1)
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(SettingsError):
+            worker_count(bad)
+
+
+def test_health_is_serving_only_when_every_worker_is_ready():
+    flags = [1, 0]
+    first, second = Readiness(flags, 0), Readiness(flags, 1)
+    assert not first.everyone()
+    second.set(True)
+    assert first.everyone() and second.everyone()
+    second.set(False)
+    assert not first.everyone()
+
+
+def test_two_workers_answer_on_one_port_with_one_metrics_endpoint():
+    server = ServerProcess("--model-dir", SHIPPED_MODEL, "--workers", "2")
+    try:
+        assert len(worker_pids(server.proc.pid)) == 2
+        assert server.health() == health_pb2.HealthCheckResponse.SERVING
+        answers = calls_over_new_connections(server.address, 12, lambda c: [s.text for s in c.predict("how are yo")])
+        assert all(a == answers[0] for a in answers) and answers[0][0] == "you"
+        # every call counted once on the one endpoint, whichever worker answered it
+        assert wait_until(lambda: server.sample("nextword_requests_total", method="Predict", code="OK") == 12)
+        assert server.sample("nextword_model_info", name="nextword-chitchat-lstm", provider="CPUExecutionProvider",
+                             version=json.loads((SHIPPED_MODEL / "manifest.json").read_text())["version"]) == 1
+        assert server.terminate() == 0  # SIGTERM drains every worker, then the supervisor exits 0
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log
+
+
+def test_sighup_reloads_every_worker(tmp_path):
+    v2 = tmp_path / "v2"
+    shutil.copytree(SHIPPED_MODEL, tmp_path / "v1")
+    shutil.copytree(SHIPPED_MODEL, v2)
+    manifest = json.loads((v2 / "manifest.json").read_text())
+    (v2 / "manifest.json").write_text(json.dumps({**manifest, "version": "2.0.0"}))
+    (tmp_path / "current").symlink_to(tmp_path / "v1")
+    server = ServerProcess("--model-dir", tmp_path / "current", "--workers", "2")
+    try:
+        (tmp_path / "next").symlink_to(v2)
+        (tmp_path / "next").replace(tmp_path / "current")
+        server.proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: server.sample("nextword_model_reloads_total", result="ok") == 2, timeout=30)
+        versions = calls_over_new_connections(server.address, 10, lambda c: c.model_info().version)
+        assert set(versions) == {"2.0.0"}
+    finally:
+        server.stop()
+
+
+def test_a_worker_that_dies_ends_the_group():
+    server = ServerProcess("--model-dir", SHIPPED_MODEL, "--workers", "2")
+    try:
+        os.kill(worker_pids(server.proc.pid)[0], signal.SIGKILL)
+        assert server.proc.wait(30) == 1  # the others drained; the orchestrator restarts the whole
+        assert worker_pids(server.proc.pid) == []
+    finally:
+        server.stop()
+    assert "exited with -9; stopping the other workers" in server.log
