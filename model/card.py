@@ -67,4 +67,17 @@ def render(manifest: dict, train_args: dict, hardware: str, export_command: str,
         for key, label, fmt in ROWS:
             lines.append(f"| {label} | {fmt.format(ev['lstm'][key])} | {fmt.format(ev['trigram_kn'][key])} |")
         lines.append("")
+    if manifest.get("typing"):
+        lines += ["## Typing with typos", "",
+                  "A seeded noisy typist types the test split (model/typist.py; `nextword evaluate --typos RATE`): per "
+                  "letter, with probability RATE, a neighbouring key (40%), a missed letter (20%), a doubled one (20%) or "
+                  "two letters swapped (20%). It takes the intended word from a strip of 3 and lets autocorrect act on "
+                  "space. Words left wrong: the final word differs from the intended one.", "",
+                  "| typo rate | KSR@3 plain | KSR@3 with corrections | words left wrong, plain | with corrections |",
+                  "|---:|---:|---:|---:|---:|"]
+        for t in manifest["typing"]:
+            p, c = t["plain"], t["corrected"]
+            lines.append(f"| {t['rate']:g} | {p['ksr_3']:.2%} | {c['ksr_3']:.2%} | {p['words_left_wrong']:.2%} | "
+                         f"{c['words_left_wrong']:.2%} |")
+        lines.append("")
     return "\n".join(lines)

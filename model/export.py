@@ -64,6 +64,8 @@ def add_arguments(p) -> None:
     p.add_argument("--int8-only", action="store_true",
                    help="write only model.int8.onnx (4x smaller); its figures are measured through that graph")
     p.add_argument("--check-messages", type=int, default=2000, help="test messages for the int8 check (top-1 agreement, KSR@3)")
+    p.add_argument("--typo-rates", default="0,0.05",
+                   help="typo rates for the noisy typist's figures in the card (nextword evaluate --typos); '' for none")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
 
 
@@ -175,6 +177,17 @@ def replay(rows: list[np.ndarray]):
     return lambda seqs: [next(it) for _ in seqs]
 
 
+def typist_figures(args, score, vocab, messages: list[str]) -> list[dict]:
+    """The noisy typist (model/typist.py) at each rate, through the graph the service serves."""
+    from model.typist import Typist
+
+    rates = [float(r) for r in args.typo_rates.split(",") if r.strip()]
+    if rates and messages:
+        print(f"typing the test split as a noisy typist at rates {', '.join(f'{r:g}' for r in rates)} ...", flush=True)
+    return [{k: v for k, v in Typist(vocab, rate).run(messages, score).items() if k != "examples"}
+            for rate in rates if messages]
+
+
 def default_name(corpus_source: str) -> str:
     stem = Path(corpus_source.split(",")[0]).stem.removesuffix("-dataset")
     return f"nextword-{re.sub(r'[^a-z0-9]+', '-', stem.lower()).strip('-') or 'custom'}-lstm"
@@ -241,6 +254,11 @@ def check_args(args) -> Path:
         raise ExportError(f"--opset must be at least 17, got {args.opset}")
     if args.check_messages < 1:
         raise ExportError(f"--check-messages must be at least 1, got {args.check_messages}")
+    try:
+        if any(not 0 <= float(r) <= 1 for r in args.typo_rates.split(",") if r.strip()):
+            raise ValueError
+    except ValueError:
+        raise ExportError(f"--typo-rates must be probabilities between 0 and 1, got {args.typo_rates!r}") from None
     if args.int8_only and args.evaluation:
         raise ExportError("--int8-only measures its figures through the int8 graph: leave out --evaluation")
     return out
@@ -269,11 +287,14 @@ def build(args, payload: dict, out: Path, tmp: Path) -> dict:
         score = onnx_scorer(graph, cfg.layers, cfg.hidden) if graph else torch_scorer(model)
         evaluation = run_evaluation(score, vocab, corpus, "test", 0)
         evaluation["scored_by"] = graph.name if graph else "torch checkpoint"
+    graph = tmp / INT8_GRAPH if args.int8_only or args.int8 else tmp / FP32_GRAPH
+    typing = typist_figures(args, onnx_scorer(graph, cfg.layers, cfg.hidden), vocab, corpus.splits["test"])
     if args.int8_only:
         (tmp / FP32_GRAPH).unlink()
     vocab.save(tmp / VOCAB)
     graphs = sorted(p.name for p in tmp.glob("*.onnx"))
     meta = manifest(args, payload, model, evaluation, checks, graphs)
+    meta["typing"] = typing
     (tmp / MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")
     write_card(tmp, meta, payload, export_command(args, out))
     return meta

@@ -35,6 +35,12 @@ class Step:
     c: np.ndarray
 
 
+# Same answers on every provider: TF32 matrix products on the GPU (onnxruntime's default on
+# Ampere and later) move log-probabilities by ~1e-2 and can reorder the strip; full fp32 keeps
+# them within 1e-4 of the CPU's (tests/service/test_providers.py checks it where CUDA runs).
+PROVIDER_OPTIONS = {"CUDAExecutionProvider": {"use_tf32": "0"}}
+
+
 def choose_providers(wanted: str) -> list[str]:
     """Execution providers for a setting; asking for one that is not there is an error."""
     available = ort.get_available_providers()
@@ -45,6 +51,11 @@ def choose_providers(wanted: str) -> list[str]:
         raise ModelError(f"provider {wanted} ({name}) is not available in this onnxruntime build "
                          f"(available: {', '.join(available)}); install the 'gpu' extra on a machine with a GPU")
     return [name, "CPUExecutionProvider"] if name != "CPUExecutionProvider" else [name]
+
+
+def with_options(providers: list[str]) -> list:
+    """The providers as onnxruntime takes them, with the options above."""
+    return [(name, PROVIDER_OPTIONS[name]) if name in PROVIDER_OPTIONS else name for name in providers]
 
 
 class Runtime:
@@ -72,7 +83,7 @@ class Runtime:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(onnx_file), options, providers=choose_providers(provider))
+            self.session = ort.InferenceSession(str(onnx_file), options, providers=with_options(choose_providers(provider)))
         except ModelError:
             raise
         except Exception as e:  # onnxruntime raises its own types for unreadable graphs
