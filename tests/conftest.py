@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny model trained and exported by the real CLI on real chat lines."""
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,15 @@ def tiny_model(tiny_run) -> Path:
     nextword("export", "--corpus", TINY_CORPUS, "--checkpoint", tiny_run / "ckpt" / "best.pt",
              "--evaluation", tiny_run / "eval.json", "--out", tiny_run / "model", "--int8")
     return tiny_run / "model"
+
+
+@pytest.fixture
+def busy_port():
+    """A port something already listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

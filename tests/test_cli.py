@@ -15,14 +15,6 @@ def closed_port():
         return s.getsockname()[1]  # nothing listens there once the socket is closed
 
 
-@pytest.fixture
-def taken_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        yield s.getsockname()[1]
-
-
 NO_SERVER = "127.0.0.1:CLOSED"
 MISTAKES = [
     # (argv, what the message must say); CLOSED, TAKEN, TINY, EMPTY, GARBAGE and SERVER are filled in below
@@ -76,11 +68,11 @@ MISTAKES = [
 
 
 @pytest.mark.parametrize("argv, message", MISTAKES, ids=[" ".join(a[:3]) for a, _ in MISTAKES])
-def test_a_mistake_is_one_line_and_a_non_zero_exit(argv, message, tmp_path, closed_port, taken_port, request):
+def test_a_mistake_is_one_line_and_a_non_zero_exit(argv, message, tmp_path, closed_port, busy_port, request):
     (tmp_path / "empty.txt").write_text("\n\n")
     (tmp_path / "garbage.pt").write_bytes(b"this is not a checkpoint")
     fill = {"EMPTY": tmp_path / "empty.txt", "OUT": tmp_path / "out", "GARBAGE": tmp_path / "garbage.pt",
-            "TINY": TINY_CORPUS, "SHIPPED": SHIPPED_MODEL, "TAKEN": taken_port,
+            "TINY": TINY_CORPUS, "SHIPPED": SHIPPED_MODEL, "TAKEN": busy_port,
             "NO_SERVER": f"127.0.0.1:{closed_port}"}
     if "SERVER" in argv:
         fill["SERVER"] = request.getfixturevalue("server").address

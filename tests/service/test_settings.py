@@ -1,7 +1,6 @@
 """Settings from flags and NEXTWORD_* variables; start-up mistakes are one-line errors."""
 import argparse
 import shutil
-import socket
 
 import pytest
 
@@ -50,14 +49,6 @@ def test_out_of_range_settings_are_refused(flags, message):
 
 def test_the_default_model_dir_is_the_shipped_model():
     assert parse([], {}).model_dir == str(SHIPPED_MODEL)
-
-
-@pytest.fixture
-def busy_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        yield s.getsockname()[1]
 
 
 @pytest.mark.parametrize("flags, message", [
