@@ -15,10 +15,10 @@ from model.errors import UserError
 
 # name -> (module with add_arguments(parser) and main(args), one-line help, extra it needs)
 COMMANDS = {
-    "data": ("model.datacmd", "load the corpus, apply the split, print counts", "train"),
+    "data": ("model.datacmd", "load the corpus, apply the split, print counts (default corpus: the 'data' extra)", "data"),
     "train": ("model.train", "train the LSTM language model", "train"),
     "evaluate": ("model.evaluate", "perplexity, accuracy and keystroke savings on the test split, next to a trigram "
-                 "baseline (--model-dir: no torch)", "train"),
+                 "baseline; a checkpoint needs the 'train' extra (torch), --model-dir does not", "data"),
     "export": ("model.export", "write a model directory (ONNX + vocab + manifest), verified against torch", "train"),
     "serve": ("service.server", "serve a model directory over gRPC with Prometheus metrics", "cpu"),
     "predict": ("service.tools.predict", "ask a running server for suggestions for some typed text", ""),

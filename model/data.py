@@ -57,7 +57,8 @@ def load_chitchat() -> Corpus:
     try:
         import chitchat_dataset
     except ImportError as e:
-        raise CorpusError("the default corpus needs the package chitchat-dataset (pip install chitchat-dataset)") from e
+        raise CorpusError("the default corpus needs the package chitchat-dataset: pip install -e '.[data]' "
+                          "(or pass --corpus FILE)") from e
     corpus = Corpus("chitchat-dataset")
     for conv_id, conv in chitchat_dataset.Dataset().items():
         for turn in conv["messages"]:

@@ -118,8 +118,8 @@ def checkpoint_scorer(path: str):
     try:
         from model import checkpoint
     except ImportError:
-        raise CorpusError("evaluating a checkpoint needs torch (the 'train' extra); "
-                          "to evaluate an exported model without torch, pass --model-dir") from None
+        raise CorpusError("evaluating a checkpoint needs torch: pip install -e '.[train]'; "
+                          "an exported model needs no torch: pass --model-dir") from None
     model, vocab = checkpoint.restore_model(checkpoint.load(path))
     return vocab, torch_scorer(model), {"checkpoint": str(path), "checkpoint_sha1": checkpoint.file_sha1(path)}
 

@@ -1,10 +1,12 @@
 """Every subcommand, given a user's mistake: one line that says what is wrong, a non-zero
 exit, never a traceback; and --help that works and names the extra it needs."""
 import socket
+import subprocess
+import sys
 
 import pytest
 
-from conftest import SHIPPED_MODEL, TINY_CORPUS, nextword
+from conftest import ROOT, SHIPPED_MODEL, TINY_CORPUS, nextword
 from model.cli import COMMANDS
 
 
@@ -90,3 +92,19 @@ def test_help_works_and_names_the_extra(command):
     assert proc.returncode == 0 and "Traceback" not in proc.stderr
     extra = COMMANDS[command][2]
     assert (f"the '{extra}' extra" if extra else "needs no extra") in " ".join(proc.stdout.split())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--help"], "usage: nextword train"),
+    (["train", "--out", "OUT"], "missing the module 'torch'; it needs the 'train' extra"),
+    (["export", "--checkpoint", "x.pt", "--out", "OUT"], "missing the module 'torch'; it needs the 'train' extra"),
+    (["evaluate", "--checkpoint", "x.pt"], "evaluating a checkpoint needs torch"),
+])
+def test_without_torch_the_training_commands_say_what_to_install(argv, message, tmp_path):
+    argv = [str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    code = f"import sys; sys.modules['torch'] = None; from model.cli import main; sys.exit(main({argv!r}))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    said = proc.stdout + proc.stderr
+    assert message in said and "Traceback" not in said
+    assert (proc.returncode == 0) == (argv[-1] == "--help")
+    assert not (tmp_path / "out").exists()
