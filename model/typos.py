@@ -47,6 +47,7 @@ SWAPPED = 3.5         # two neighbouring letters swapped
 FIRST_LETTER = 1.0       # tuned: added to an error in the first letter, rarely got wrong
 UNKNOWN_SPELLING = 7.5   # tuned: -log P(this spelling | an unknown word) for autocorrect
 STRIP_PENALTY = 2.0      # tuned: nats a correction in the strip must beat an exact completion by
+TWO_EDITS_FROM = 5       # tuned: letters from which a finished word may be two edits from its correction
 SLIP_RATIO = 20          # a known word is a slip when its letters swapped are this much more frequent
 CACHE = 8192             # partial words whose typo candidates are kept
 
@@ -142,7 +143,7 @@ class Corrector:
     def _close_words(self, word: str, near) -> tuple[np.ndarray, np.ndarray]:
         """(ids, costs) of known words (not slips) within reach of a finished word."""
         found = []
-        for item in self.index.lookup(word, Verbosity.ALL, max_edit_distance=1 if len(word) <= 4 else 2):
+        for item in self.index.lookup(word, Verbosity.ALL, max_edit_distance=1 if len(word) < TWO_EDITS_FROM else 2):
             i = self.known.get(item.term)
             if i is not None and item.term not in self.slips and item.distance:
                 found.append((i, edit_cost(word, item.term, near)))
