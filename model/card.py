@@ -46,7 +46,8 @@ def render(manifest: dict, train_args: dict, hardware: str, export_command: str,
            if "int8_top1_agreement" in checks else "") + ".",
         f"- Tokenizer version {manifest['tokenizer_version']} (model/text.py).",
         f"- Trained {tr.get('epoch')} epochs ({tr.get('step'):,} steps) in {tr.get('train_seconds', 0) / 60:.0f} minutes "
-        f"on {hardware}; best validation perplexity {tr.get('best_valid_ppl', 0):.2f}.",
+        f"on {hardware}" + (f", {tr['tokens'] / max(tr['train_seconds'], 1):,.0f} tokens/s with validation"
+                            if tr.get("tokens") else "") + f"; best validation perplexity {tr.get('best_valid_ppl', 0):.2f}.",
         "",
         "## Rebuild it",
         "```",

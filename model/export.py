@@ -209,7 +209,7 @@ def manifest(args, payload: dict, model, evaluation: dict | None, checks: dict, 
                   "layers": cfg.layers, "parameters": model.num_parameters()},
         "special_tokens": dict(zip(SPECIALS, (UNK_ID, BOS_ID, EOS_ID, NUM_ID))),
         "corpus": corpus,
-        "training": {k: payload.get("progress", {}).get(k) for k in ("epoch", "step", "best_valid_ppl", "train_seconds")},
+        "training": {k: payload.get("progress", {}).get(k) for k in ("epoch", "step", "best_valid_ppl", "train_seconds", "tokens")},
         "evaluation": evaluation,
         "export_checks": checks,
     }

@@ -125,7 +125,7 @@ class Trainer:
         self.model = LSTMLM(self.cfg).to(self.procs.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
         self.state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_valid_ppl": float("inf"),
-                      "bad_evals": 0, "lr": args.lr, "train_seconds": 0.0, "history": []}
+                      "bad_evals": 0, "lr": args.lr, "train_seconds": 0.0, "tokens": 0, "history": []}
         if resumed is not None:
             self.model.load_state_dict(resumed["model"])
             self.optimizer.load_state_dict(resumed["optimizer"])
@@ -200,7 +200,8 @@ class Trainer:
         for b in range(state["batch_in_epoch"], len(batches)):
             loss, n = self.step(batches[b][self.procs.rank :: self.procs.world], len(batches))
             tokens += n
-            state.update(step=state["step"] + 1, batch_in_epoch=b + 1, train_seconds=time.time() - started)
+            state.update(step=state["step"] + 1, batch_in_epoch=b + 1, train_seconds=time.time() - started,
+                         tokens=state.get("tokens", 0) + n)
             if state["step"] % args.log_every == 0:
                 self._log_progress(b, len(batches), loss, tokens / (time.time() - mark))
                 tokens, mark = 0, time.time()
