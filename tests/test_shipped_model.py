@@ -42,5 +42,14 @@ def test_shipped_model_serves_without_torch_and_matches_manifest():
 
 def test_shipped_model_directory_is_small_enough():
     files = {p.name: p.stat().st_size for p in SHIPPED_MODEL.iterdir()}
-    assert {"model.onnx", "vocab.txt", "manifest.json", "MODEL_CARD.md"} <= set(files)
+    manifest = json.loads((SHIPPED_MODEL / "manifest.json").read_text())
+    assert set(manifest["graphs"]) <= set(files) and {"vocab.txt", "manifest.json", "MODEL_CARD.md"} <= set(files)
     assert sum(files.values()) <= 10 * 1024 * 1024
+
+
+def test_the_shipped_int8_graph_passed_its_checks_and_was_scored_itself():
+    manifest = json.loads((SHIPPED_MODEL / "manifest.json").read_text())
+    checks = manifest["export_checks"]
+    assert manifest["graphs"] == ["model.int8.onnx"] and checks["int8_embedding_tied"]
+    assert checks["int8_top1_agreement"] >= 0.98 and checks["fp32_ksr_3"] - checks["int8_ksr_3"] <= 0.002
+    assert manifest["evaluation"]["scored_by"] == "model.int8.onnx"
