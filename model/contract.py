@@ -32,6 +32,15 @@ def feed(tokens, h0, c0) -> dict:
     return dict(zip(INPUTS, (tokens, h0, c0)))
 
 
+def rows_depend_on_each_other(graph: Path) -> bool:
+    """The int8 graph quantises activations per tensor (onnxruntime's dynamic quantisation:
+    one scale for all rows and steps of a call), so a row's answer would depend on what it
+    is batched with and on how its tokens were split into calls. Fed one row and one token
+    per call, it answers the same whatever was cached or batched: the service and the
+    evaluation feed it so."""
+    return graph.name == INT8_GRAPH
+
+
 def graph_path(model_dir: Path, int8: bool) -> Path:
     """The graph to load: the one asked for; a directory that ships only the int8 graph
     (the default model does, to stay small) serves it either way."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from model import quality
-from model.contract import VOCAB, ModelError, feed, graph_path, read_manifest
+from model.contract import VOCAB, ModelError, feed, graph_path, read_manifest, rows_depend_on_each_other
 from model.data import CorpusError, encode_messages, load_corpus
 from model.ngram import KneserNeyTrigram
 from model.text import EOS_ID, Vocab
@@ -67,7 +67,8 @@ def torch_scorer(model):
 
 def onnx_scorer(graph: Path, layers: int, hidden: int):
     """score() for an exported graph: one token per onnxruntime call with the state
-    carried, as the service feeds it; messages of similar length stepped together."""
+    carried, as the service feeds it; messages of similar length stepped together, except
+    through a graph whose rows depend on each other (int8), which gets one at a time."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -87,11 +88,13 @@ def onnx_scorer(graph: Path, layers: int, hidden: int):
         rows = np.stack(rows, axis=1)  # (B, T, V)
         return [rows[i, : len(s) - 1] for i, s in enumerate(seqs)]
 
+    together = 1 if rows_depend_on_each_other(graph) else ONNX_BATCH
+
     def score(seqs):
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         out = [None] * len(seqs)
-        for start in range(0, len(order), ONNX_BATCH):
-            chosen = order[start : start + ONNX_BATCH]
+        for start in range(0, len(order), together):
+            chosen = order[start : start + together]
             for i, rows in zip(chosen, score_batch([seqs[i] for i in chosen])):
                 out[i] = rows
         return out

@@ -12,14 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from model.contract import (
-    VOCAB,
-    ModelError,
-    check_signature,
-    feed,
-    graph_path,
-    read_manifest,
-)
+from model.contract import VOCAB, ModelError, check_signature, feed, graph_path, read_manifest, rows_depend_on_each_other
 from model.text import TOKENIZER_VERSION, Vocab
 
 log = logging.getLogger("nextword.runtime")
@@ -90,6 +83,7 @@ class Runtime:
             raise ModelError(f"onnxruntime cannot load {onnx_file}: {str(e).splitlines()[0][:300]}") from None
         self.provider = self.session.get_providers()[0]
         self.graph = onnx_file.name
+        self.one_at_a_time = rows_depend_on_each_other(onnx_file)
         check_signature(self.session, onnx_file)
 
     @property
@@ -106,8 +100,20 @@ class Runtime:
 
     def run(self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray) -> Step:
         """Feed tokens (B, T) from state (h, c); thread-safe, releases the GIL while it runs."""
+        if self.one_at_a_time and tokens.size > 1:
+            return self._run_one_at_a_time(tokens, h, c)
         logprobs, hn, cn = self.session.run(None, feed(tokens, h, c))
         return Step(logprobs, hn, cn)
+
+    def _run_one_at_a_time(self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray) -> Step:
+        """Each row, token by token (see model.contract.rows_depend_on_each_other)."""
+        rows = []
+        for b in range(tokens.shape[0]):
+            hb, cb = h[:, b : b + 1], c[:, b : b + 1]
+            for t in range(tokens.shape[1]):
+                logprobs, hb, cb = self.session.run(None, feed(tokens[b : b + 1, t : t + 1], hb, cb))
+            rows.append((logprobs, hb, cb))
+        return Step(*(np.concatenate(parts, axis=axis) for parts, axis in zip(zip(*rows), (0, 1, 1))))
 
     def warm_up(self) -> None:
         """Run once at each batch shape class so the first real call is not slow."""

@@ -14,12 +14,12 @@ pytestmark = pytest.mark.slow  # see pyproject.toml
 
 @pytest.fixture
 def models(tmp_path):
-    """current -> v1 (the shipped model); v2: the same weights announced as version 2.0.0; broken."""
+    """current -> v1 (the shipped model); v2: the same weights announced as version 9.9.9; broken."""
     v1, v2, broken = tmp_path / "v1", tmp_path / "v2", tmp_path / "broken"
     for d in (v1, v2, broken):
         shutil.copytree(SHIPPED_MODEL, d)
     manifest = json.loads((v2 / "manifest.json").read_text())
-    (v2 / "manifest.json").write_text(json.dumps({**manifest, "version": "2.0.0"}))
+    (v2 / "manifest.json").write_text(json.dumps({**manifest, "version": "9.9.9"}))
     (broken / "model.onnx").write_bytes(b"not an onnx graph")
     (tmp_path / "current").symlink_to(v1)
     return tmp_path
@@ -38,14 +38,14 @@ def test_sighup_swaps_in_a_new_model_and_open_streams_keep_theirs(models):
             assert typing.text("how are yo")[0].text == "you"
             repoint(models, "v2")
             server.proc.send_signal(signal.SIGHUP)
-            assert wait_until(lambda: client.model_info().version == "2.0.0")
+            assert wait_until(lambda: client.model_info().version == "9.9.9")
             assert server.sample("nextword_model_reloads_total", result="ok") == 1
-            assert server.sample("nextword_model_info", name=client.model_info().name, provider=EXPECTED_PROVIDER, version="2.0.0") == 1
+            assert server.sample("nextword_model_info", name=client.model_info().name, provider=EXPECTED_PROVIDER, version="9.9.9") == 1
             typing.text("ok ")  # the stream started before the swap keeps the model it started with
             assert typing.model[1] == old_version
         with NextWordClient(server.address) as client, client.session() as typing:
             typing.text("ok ")
-            assert typing.model[1] == "2.0.0"  # a new stream gets the new model
+            assert typing.model[1] == "9.9.9"  # a new stream gets the new model
     finally:
         server.stop()
 
