@@ -31,11 +31,14 @@ trap cleanup EXIT
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 say "tools"
+# only the packages of the tools that are missing: a machine whose Node.js did not come from
+# Debian refuses Debian's nodejs ("held broken packages")
+declare -A package=([buildah]=buildah [podman]=podman [debootstrap]=debootstrap [prometheus]=prometheus [node]=nodejs [npm]=npm)
 need=()
-for tool in buildah podman debootstrap prometheus node npm; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for tool in "${!package[@]}"; do command -v "$tool" >/dev/null || need+=("${package[$tool]}"); done
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends buildah podman debootstrap prometheus nodejs npm >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 "$PY" -m pip install --quiet kubernetes-validate==1.37.0 check-jsonschema==0.39.0
 (cd deploy/check && npm install --no-audit --no-fund --silent)
