@@ -31,10 +31,13 @@ def main(args) -> int:
             suggestions = client.predict(args.text, args.suggestions, args.probability)
         except grpc.RpcError as e:
             raise ClientError(f"{address}: {e.code().name}: {e.details()}") from None
-    if not suggestions:
+    if not suggestions and not suggestions.autocorrect:
         print("no suggestions: no word the model knows starts like that", file=sys.stderr)
         return 1
     for s in suggestions:
         extra = f"  p={s.probability:.4f}" if args.probability else ""
         print(f"{s.text}\t{s.kind}{extra}")
+    fix = suggestions.autocorrect
+    if fix:
+        print(f"autocorrect\t{fix.original} -> {fix.replacement} (confidence {fix.confidence:.2f})")
     return 0
