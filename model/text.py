@@ -64,7 +64,11 @@ def is_number(token: str) -> bool:
 
 def split_typed(text: str) -> tuple[str, str]:
     """Split typed text into (context, partial word being typed; '' after a separator)."""
-    text = normalize(text)
+    return split_normalized(normalize(text))
+
+
+def split_normalized(text: str) -> tuple[str, str]:
+    """split_typed for text that is normalized already (no second pass over it)."""
     if not text or text[-1].isspace():
         return text, ""
     last = text.rsplit(None, 1)[-1]  # scan from the end only: cost independent of length

@@ -82,7 +82,7 @@ class Typist:
         self.corrector = Corrector(vocab, self.suggester)
 
     def strip(self, row: np.ndarray, context: str, partial: str, corrections: bool) -> list[str]:
-        if corrections and partial:
+        if corrections:
             words = self.corrector.strip(row, context, partial, STRIP, self.layout)
         else:
             words = self.suggester.strip(row, context, partial, STRIP)

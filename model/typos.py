@@ -167,11 +167,9 @@ class Corrector:
 
     def strip(self, logprobs: np.ndarray, context: str, partial: str, k: int,
               layout: str = DEFAULT_LAYOUT) -> list[Candidate]:
-        """The strip for a partial word: exact completions and corrections ranked together."""
+        """The strip: exact completions (or next words) and corrections ranked together."""
         exact_ids, exact_scores = self.suggester.top(logprobs, partial, k)
         typo_ids, costs = self.typo_candidates(partial, layout)
-        if not len(typo_ids):
-            return self.suggester.strip(logprobs, context, partial, k)
         ids = np.concatenate([exact_ids, typo_ids])
         scores = np.concatenate([exact_scores, logprobs[typo_ids] - costs - STRIP_PENALTY])
         order = np.argpartition(-scores, k)[:k] if len(scores) > k else np.arange(len(scores))
@@ -183,7 +181,7 @@ class Corrector:
     def _candidate(self, logprobs: np.ndarray, i: int, partial: str, capital: bool, correction: bool) -> Candidate:
         word = self.vocab.tokens[i]
         text = cased_correction(word, partial, capital) if correction else cased(word, partial, capital)
-        return Candidate(text, i, float(logprobs[i]), True, correction)
+        return Candidate(text, i, float(logprobs[i]), bool(partial), correction)
 
     def may_correct(self, word: str) -> bool:
         """Whether a finished word is one autocorrect may replace (cheap: no model needed)."""

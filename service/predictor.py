@@ -14,7 +14,7 @@ import contextlib
 from dataclasses import dataclass
 
 from model.suggest import Candidate, Suggester, starts_sentence
-from model.text import BOS_ID, parent_context, split_typed, tokenize
+from model.text import BOS_ID, parent_context, split_normalized, split_typed, tokenize
 from model.typos import LAYOUTS, Autocorrect, Corrector
 from service.batching import MicroBatcher
 from service.cache import ContextCache, Entry
@@ -136,7 +136,7 @@ class Predictor:
         cache = self.cache if cache is None else cache
         context, partial = split_typed(text)
         entry = await self.entry(context, cache)
-        if exact_only or not partial:
+        if exact_only:
             strip = Strip(self.suggester.strip(entry.logprobs, context, partial, k))
         else:
             strip = Strip(self.corrector.strip(entry.logprobs, context, partial, k, layout))
@@ -146,7 +146,7 @@ class Predictor:
 
     async def _autocorrect(self, context: str, cache: ContextCache, layout: str) -> Autocorrect | None:
         """Autocorrect for a word that the last character (a separator) just finished."""
-        before, word = split_typed(context[:-1])
+        before, word = split_normalized(context[:-1])  # the context is normalized already
         if not word or not self.corrector.may_correct(word):
             return None  # the common case, a known word: no model state needed
         entry = await self.entry(before, cache)  # the context the word was typed in: usually cached
