@@ -52,18 +52,24 @@ class Corpus:
             self.splits[split_of(key)].append(message)
 
 
-def load_chitchat() -> Corpus:
-    """The default corpus: the chitchat-dataset package, split by conversation id."""
+def chitchat_messages():
+    """Every message of the chitchat-dataset package: (conversation id, sender, timestamp, text)."""
     try:
         import chitchat_dataset
     except ImportError as e:
         raise CorpusError("the default corpus needs the package chitchat-dataset: pip install -e '.[data]' "
                           "(or pass --corpus FILE)") from e
-    corpus = Corpus("chitchat-dataset")
     for conv_id, conv in chitchat_dataset.Dataset().items():
         for turn in conv["messages"]:
             for msg in turn:
-                corpus.add(conv_id, msg["text"])
+                yield conv_id, msg["sender"], msg["timestamp"], msg["text"]
+
+
+def load_chitchat() -> Corpus:
+    """The default corpus: the chitchat-dataset package, split by conversation id."""
+    corpus = Corpus("chitchat-dataset")
+    for conv_id, _, _, text in chitchat_messages():
+        corpus.add(conv_id, text)
     return corpus
 
 

@@ -46,6 +46,9 @@ def add_arguments(p) -> None:
                         "with plain completion and with corrections (model/typist.py); prints KSR@3 and words left wrong")
     p.add_argument("--layout", default="qwerty", choices=["qwerty", "qwertz", "azerty"], help="keyboard layout for --typos")
     p.add_argument("--seed", type=int, default=1, help="seed of the typist's typos")
+    p.add_argument("--personal", action="store_true",
+                   help="with and without each user's own model, messages typed in time order and learned as sent "
+                        "(model/evaluate_personal.py); with --messages: the file's lines as one user")
     p.add_argument("--json", default="", help="also write the figures to this JSON file")
 
 
@@ -189,7 +192,13 @@ def main(args) -> int:
         raise CorpusError("--int8 goes with --model-dir (a checkpoint has no int8 graph)")
     messages = read_messages(args.messages) if args.messages else None
     vocab, score, source = model_dir_scorer(args.model_dir, args.int8) if args.model_dir else checkpoint_scorer(args.checkpoint)
-    if args.typos is not None:
+    if args.personal:
+        from model import evaluate_personal
+
+        result = evaluate_personal.run(score, vocab, args.split, messages)
+        print(f"personal suggestions, {'the messages as one user' if messages else f'the {args.split} split'}:")
+        print(evaluate_personal.table(result))
+    elif args.typos is not None:
         chosen = messages or load_corpus(args.corpus).splits[args.split][: args.limit or None]
         result = run_typist(args, score, vocab, chosen)
     elif messages is not None:  # the LSTM alone, e.g. to compare with what a typing client measured

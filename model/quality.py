@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from model.text import Vocab, normalize, token_spans
 
 KSR_SIZES = (1, 3, 5)
 MAX_STRIP = max(KSR_SIZES)
+Rank = Callable[[int, str], int]  # (token index, typed prefix) -> place in the strip, MAX_STRIP if not in it
 
 
 @dataclass
@@ -60,20 +62,26 @@ def strip_rank(suggester: Suggester, row: np.ndarray, prefix: str, target: int) 
     return int(hits[0]) if len(hits) else MAX_STRIP
 
 
-def word_keystrokes(suggester: Suggester, row: np.ndarray, word: str, target: int) -> dict[int, tuple[int, bool]]:
+def model_ranker(suggester: Suggester, rows: np.ndarray, ids: np.ndarray) -> Rank:
+    """rank(i, prefix): where the message's i-th token stands in the model's strip."""
+    return lambda i, prefix: strip_rank(suggester, rows[i], prefix, int(ids[i + 1]))
+
+
+def word_keystrokes(rank: Callable[[str], int], word: str) -> dict[int, tuple[int, bool]]:
     """For each strip size N: (keystrokes to enter the word, accepted from the strip?)."""
     result: dict[int, tuple[int, bool]] = {}
     for typed in range(len(word)):
-        rank = strip_rank(suggester, row, word[:typed], target)
+        position = rank(word[:typed])
         for n in KSR_SIZES:
-            if n not in result and rank < n:
+            if n not in result and position < n:
                 result[n] = (typed + 1, True)
         if len(result) == len(KSR_SIZES):
             break
     return {n: result.get(n, (len(word), False)) for n in KSR_SIZES}
 
 
-def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, suggester: Suggester) -> None:
+def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, rank: Rank) -> None:
+    """Count one message; rank(i, prefix) places its i-th token in the strip for a prefix."""
     text = normalize(message)
     t.nll -= float(rows[np.arange(len(ids) - 1), ids[1:]].sum())
     t.tokens += len(ids) - 1
@@ -81,7 +89,6 @@ def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, sug
     position = {n: 0 for n in KSR_SIZES}  # end of what was entered so far, per strip size
     free_space = {n: False for n in KSR_SIZES}
     for i, (tok, start, end, word) in enumerate(token_spans(text)):
-        row, target = rows[i], int(ids[i + 1])
         for n in KSR_SIZES:  # the gap before this token is white space, typed unless free
             t.keystrokes[n] += start - position[n] - (1 if free_space[n] and start > position[n] else 0)
             position[n], free_space[n] = end, False
@@ -90,14 +97,14 @@ def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, sug
                 t.keystrokes[n] += end - start
             continue
         t.words += 1
-        rank = strip_rank(suggester, row, "", target)
-        t.top1 += rank < 1
-        t.top3 += rank < 3
+        first = rank(i, "")
+        t.top1 += first < 1
+        t.top3 += first < 3
         for n, tally in t.completion.items():
             if len(tok) > n:
-                tally[0] += strip_rank(suggester, row, tok[:n], target) < 3
+                tally[0] += rank(i, tok[:n]) < 3
                 tally[1] += 1
-        for n, (keys, accepted) in word_keystrokes(suggester, row, tok, target).items():
+        for n, (keys, accepted) in word_keystrokes(lambda prefix: rank(i, prefix), tok).items():
             t.keystrokes[n] += keys
             free_space[n] = accepted
 
@@ -110,6 +117,6 @@ def evaluate(messages: list[str], vocab: Vocab, score, batch: int = 256) -> dict
         chunk = messages[i : i + batch]
         seqs = encode_messages(chunk, vocab)
         for message, ids, rows in zip(chunk, seqs, score(seqs)):
-            tally_message(t, message, rows, ids, suggester)
+            tally_message(t, message, rows, ids, model_ranker(suggester, rows, ids))
     return t.result()
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from symspellpy import SymSpell, Verbosity
 
-from model.suggest import Candidate, Suggester, cased, starts_sentence
+from model.suggest import Candidate, Suggester, starts_sentence
 from model.text import UNK_ID, Vocab, is_word
 
 LAYOUTS = {  # rows of letter keys; each row sits half a key further right than the one above
@@ -166,22 +166,25 @@ class Corrector:
         return ids, np.fromiter(best.values(), np.float32, len(best))
 
     def strip(self, logprobs: np.ndarray, context: str, partial: str, k: int,
-              layout: str = DEFAULT_LAYOUT) -> list[Candidate]:
-        """The strip: exact completions (or next words) and corrections ranked together."""
-        exact_ids, exact_scores = self.suggester.top(logprobs, partial, k)
+              layout: str = DEFAULT_LAYOUT, exact: list[Candidate] | None = None) -> list[Candidate]:
+        """The strip: exact completions (or next words) and corrections ranked together;
+        `exact` when the exact part was ranked elsewhere (with a user's model)."""
+        if exact is None:
+            exact = self.suggester.strip(logprobs, context, partial, k)
         typo_ids, costs = self.typo_candidates(partial, layout)
-        ids = np.concatenate([exact_ids, typo_ids])
-        scores = np.concatenate([exact_scores, logprobs[typo_ids] - costs - STRIP_PENALTY])
+        if not len(typo_ids):
+            return exact
+        scores = np.concatenate([np.array([c.logprob for c in exact], np.float32),
+                                 logprobs[typo_ids] - costs - STRIP_PENALTY])
         order = np.argpartition(-scores, k)[:k] if len(scores) > k else np.arange(len(scores))
         order = order[np.argsort(-scores[order], kind="stable")]
         capital = starts_sentence(context)
-        return [self._candidate(logprobs, int(ids[j]), partial, capital, correction=bool(j >= len(exact_ids)))
-                for j in order]
+        return [exact[j] if j < len(exact) else self._correction(logprobs, int(typo_ids[j - len(exact)]), partial, capital)
+                for j in order.tolist()]
 
-    def _candidate(self, logprobs: np.ndarray, i: int, partial: str, capital: bool, correction: bool) -> Candidate:
-        word = self.vocab.tokens[i]
-        text = cased_correction(word, partial, capital) if correction else cased(word, partial, capital)
-        return Candidate(text, i, float(logprobs[i]), bool(partial), correction)
+    def _correction(self, logprobs: np.ndarray, i: int, partial: str, capital: bool) -> Candidate:
+        text = cased_correction(self.vocab.tokens[i], partial, capital)
+        return Candidate(text, i, float(logprobs[i]), bool(partial), correction=True)
 
     def may_correct(self, word: str) -> bool:
         """Whether a finished word is one autocorrect may replace (cheap: no model needed)."""

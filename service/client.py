@@ -15,6 +15,9 @@
   spreading calls has to happen in the client (see deploy/README.md).
 - TLS: pass `tls=True` (system roots) or `root_certificates=` PEM bytes; for mutual TLS
   also `certificate_chain=` and `private_key=`. A server with --auth-token: `token=`.
+- Personal suggestions: `user=` a key signed by the app backend (`sign_user(secret,
+  name)` with the server's user secret); `learn(user, text)` when a message is sent (or
+  `session.send()`), `forget(user)` to delete everything kept for the user.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import grpc
 from model.errors import UserError
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
+from service.security import sign_user  # noqa: F401 (for app backends: `from service.client import sign_user`)
 
 SERVICE = pb.DESCRIPTOR.services_by_name["NextWord"].full_name
 KINDS = {pb.Suggestion.NEXT_WORD: "next_word", pb.Suggestion.COMPLETION: "completion",
@@ -123,8 +127,8 @@ def wire_text(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def _options(probability: bool, layout: str, exact_only: bool) -> pb.PredictOptions:
-    return pb.PredictOptions(include_probability=probability, keyboard_layout=layout, exact_only=exact_only)
+def _options(probability: bool, layout: str, exact_only: bool, user: str) -> pb.PredictOptions:
+    return pb.PredictOptions(include_probability=probability, keyboard_layout=layout, exact_only=exact_only, user=user)
 
 
 def add_address_flags(parser, timeout: float) -> None:
@@ -163,12 +167,25 @@ class NextWordClient:
         self.timeout, self.metadata = timeout, _with_token(metadata, token)
 
     def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None, *,
-                layout: str = "", exact_only: bool = False) -> Strip:
+                layout: str = "", exact_only: bool = False, user: str = "") -> Strip:
         """Suggestions for the text typed so far (a list, with `.autocorrect`). `layout`:
-        qwerty, qwertz or azerty for typo tolerance; `exact_only`: no corrections."""
-        request = pb.PredictRequest(text=wire_text(text), max_suggestions=k, options=_options(probability, layout, exact_only))
+        qwerty, qwertz or azerty for typo tolerance; `exact_only`: no corrections; `user`:
+        a signed user key (see `sign_user`), to mix in that user's own words."""
+        request = pb.PredictRequest(text=wire_text(text), max_suggestions=k,
+                                    options=_options(probability, layout, exact_only, user))
         response = self.stub.Predict(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
         return _suggestions(response)
+
+    def learn(self, user: str, text: str, timeout: float | None = None) -> int:
+        """Tell the server a message was sent, so the user's suggestions learn from it;
+        returns the words counted (0: the store was down and it was not learned)."""
+        request = pb.LearnRequest(user=user, text=wire_text(text))
+        return self.stub.Learn(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True).words
+
+    def forget(self, user: str, timeout: float | None = None) -> None:
+        """Delete everything the server keeps for the user, at once and for good."""
+        self.stub.Forget(pb.ForgetRequest(user=user), timeout=timeout or self.timeout, metadata=self.metadata,
+                         wait_for_ready=True)
 
     def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
         return self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
@@ -176,8 +193,9 @@ class NextWordClient:
     def ping(self, timeout: float | None = None) -> None:
         self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
 
-    def session(self, k: int = 3, probability: bool = False, *, layout: str = "", exact_only: bool = False) -> "TypingSession":
-        return TypingSession(self.stub, k, _options(probability, layout, exact_only), self.metadata)
+    def session(self, k: int = 3, probability: bool = False, *, layout: str = "", exact_only: bool = False,
+                user: str = "") -> "TypingSession":
+        return TypingSession(self.stub, k, _options(probability, layout, exact_only, user), self.metadata)
 
     def close(self) -> None:
         self.channel.close()
@@ -230,9 +248,15 @@ class TypingSession:
                 backoff = min(backoff * 2, 1.0)
                 self._open()
                 self.resumed += 1
-                input_ = {"text": new_text}  # a new stream starts from the whole text
+                if "edit" in input_:
+                    input_ = {"text": new_text}  # a new stream starts from the whole text
         self.typed, self.model = new_text, _model_of(response)
         return _suggestions(response)
+
+    def send(self) -> Strip:
+        """The text was sent: the server learns it for the session's user and starts a new,
+        empty message; returns the suggestions for its first word."""
+        return self._send("", text=self.typed, send=True)
 
     def text(self, text: str) -> Strip:
         """Send the whole text typed so far."""
@@ -268,10 +292,20 @@ class AsyncNextWordClient:
         self.timeout, self.metadata = timeout, _with_token(metadata, token)
 
     async def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None, *,
-                      layout: str = "", exact_only: bool = False) -> Strip:
-        request = pb.PredictRequest(text=wire_text(text), max_suggestions=k, options=_options(probability, layout, exact_only))
+                      layout: str = "", exact_only: bool = False, user: str = "") -> Strip:
+        request = pb.PredictRequest(text=wire_text(text), max_suggestions=k,
+                                    options=_options(probability, layout, exact_only, user))
         response = await self.stub.Predict(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
         return _suggestions(response)
+
+    async def learn(self, user: str, text: str, timeout: float | None = None) -> int:
+        request = pb.LearnRequest(user=user, text=wire_text(text))
+        response = await self.stub.Learn(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
+        return response.words
+
+    async def forget(self, user: str, timeout: float | None = None) -> None:
+        await self.stub.Forget(pb.ForgetRequest(user=user), timeout=timeout or self.timeout, metadata=self.metadata,
+                               wait_for_ready=True)
 
     async def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
         return await self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
@@ -280,8 +314,8 @@ class AsyncNextWordClient:
         await self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
 
     def session(self, k: int = 3, probability: bool = False, *, layout: str = "",
-                exact_only: bool = False) -> "AsyncTypingSession":
-        return AsyncTypingSession(self.stub, k, _options(probability, layout, exact_only), self.metadata)
+                exact_only: bool = False, user: str = "") -> "AsyncTypingSession":
+        return AsyncTypingSession(self.stub, k, _options(probability, layout, exact_only, user), self.metadata)
 
     async def close(self) -> None:
         await self.channel.close()
@@ -340,9 +374,14 @@ class AsyncTypingSession:
                 self._call.cancel()
                 self._open()
                 self.resumed += 1
-                input_ = {"text": new_text}  # a new stream starts from the whole text
+                if "edit" in input_:
+                    input_ = {"text": new_text}  # a new stream starts from the whole text
         self.typed, self.model = new_text, _model_of(response)
         return _suggestions(response)
+
+    async def send(self) -> Strip:
+        """As TypingSession.send."""
+        return await self._send("", text=self.typed, send=True)
 
     async def text(self, text: str) -> Strip:
         text = wire_text(text)

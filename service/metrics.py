@@ -48,6 +48,15 @@ class Metrics:
                                ["result"], registry=r)
         self.model = Gauge("nextword_model_info", "1 for the model being served and the execution provider in use",
                            ["name", "version", "provider"], registry=r, multiprocess_mode="max")
+        self.store_up = Gauge("nextword_user_store_up", "1 while the user store answers, 0 while it does not",
+                              registry=r, multiprocess_mode="min")
+        self.store_errors = Counter("nextword_user_store_errors", "user store calls that failed, by operation "
+                                    "(load, check, write, forget, expire)", ["operation"], registry=r)
+        self.learned = Counter("nextword_user_messages_learned", "sent messages learned into a user's model", registry=r)
+        self.learn_dropped = Counter("nextword_user_messages_dropped", "sent messages not learned: the user store was down",
+                                     registry=r)
+        self.users_cached = Gauge("nextword_users_cached", "users' models held in memory", registry=r,
+                                  multiprocess_mode="livesum")
         self._model_labels: tuple[str, str, str] | None = None
 
     def set_model(self, name: str, version: str, provider: str) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
+from model.personal import Personalizer, UserModel
 from model.suggest import Candidate, Suggester, starts_sentence
 from model.text import BOS_ID, parent_context, split_normalized, split_typed, tokenize
 from model.typos import LAYOUTS, Autocorrect, Corrector
@@ -62,6 +63,7 @@ class Predictor:
         self.vocab = runtime.vocab
         self.suggester = Suggester(runtime.vocab)
         self.corrector = Corrector(runtime.vocab, self.suggester)
+        self.personalizer = Personalizer(runtime.vocab, self.suggester)
         self.cache = ContextCache(settings.cache_size)
         self.root: Entry | None = None  # the state after <s>: every context starts from it
         self.users = 0  # calls and streams answering from this model now
@@ -130,25 +132,27 @@ class Predictor:
         return k, layout
 
     async def predict(self, text: str, k: int, cache: ContextCache | None = None, *,
-                      layout: str = "", exact_only: bool = False) -> Strip:
-        """The strip for the text typed so far; with corrections unless exact_only."""
+                      layout: str = "", exact_only: bool = False, user: UserModel | None = None) -> Strip:
+        """The strip for the text typed so far; with corrections unless exact_only; with
+        the user's own words mixed in when there is a user model."""
         k, layout = self.check(text, k, layout)
         cache = self.cache if cache is None else cache
         context, partial = split_typed(text)
         entry = await self.entry(context, cache)
+        exact = (self.personalizer.strip(entry.logprobs, user, context, partial, k) if user
+                 else self.suggester.strip(entry.logprobs, context, partial, k))
         if exact_only:
-            strip = Strip(self.suggester.strip(entry.logprobs, context, partial, k))
-        else:
-            strip = Strip(self.corrector.strip(entry.logprobs, context, partial, k, layout))
-        if not exact_only and not partial:
-            strip.autocorrect = await self._autocorrect(context, cache, layout)
+            return Strip(exact)
+        strip = Strip(self.corrector.strip(entry.logprobs, context, partial, k, layout, exact))
+        if not partial:
+            strip.autocorrect = await self._autocorrect(context, cache, layout, user)
         return strip
 
-    async def _autocorrect(self, context: str, cache: ContextCache, layout: str) -> Autocorrect | None:
+    async def _autocorrect(self, context: str, cache: ContextCache, layout: str, user: UserModel | None) -> Autocorrect | None:
         """Autocorrect for a word that the last character (a separator) just finished."""
         before, word = split_normalized(context[:-1])  # the context is normalized already
-        if not word or not self.corrector.may_correct(word):
-            return None  # the common case, a known word: no model state needed
+        if not word or not self.corrector.may_correct(word) or (user and user.knows(word)):
+            return None  # the common case, a known word (or one the user sends): no model state needed
         entry = await self.entry(before, cache)  # the context the word was typed in: usually cached
         return self.corrector.autocorrect(entry.logprobs, word, starts_sentence(before), layout)
 

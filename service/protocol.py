@@ -15,6 +15,8 @@ from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.batching import Overloaded
 from service.predictor import InvalidInput, Predictor, Strip
+from service.security import UserKeyError, UserKeys
+from service.users import ForgetFailed, Users
 
 log = logging.getLogger("nextword.protocol")
 
@@ -25,7 +27,17 @@ class StreamLimit(Exception):
     """Too many typing sessions open."""
 
 
+class PersonalOff(Exception):
+    """A request names a user on a server run with --user-store off."""
+
+
 def status_for(error: Exception) -> grpc.StatusCode:
+    if isinstance(error, UserKeyError):
+        return error.code
+    if isinstance(error, PersonalOff):
+        return grpc.StatusCode.FAILED_PRECONDITION
+    if isinstance(error, ForgetFailed):
+        return grpc.StatusCode.UNAVAILABLE
     if isinstance(error, InvalidInput):
         return grpc.StatusCode.INVALID_ARGUMENT
     if isinstance(error, (Overloaded, StreamLimit)):
@@ -52,9 +64,11 @@ def autocorrect_proto(fix: Autocorrect | None) -> pb.Autocorrect | None:
 
 
 class NextWordServicer(pb_grpc.NextWordServicer):
-    def __init__(self, predictor: Predictor, metrics, max_streams: int):
+    def __init__(self, predictor: Predictor, metrics, max_streams: int,
+                 users: Users | None = None, keys: UserKeys | None = None):
         self.predictor = predictor  # the current model: new calls and streams take it
         self.metrics, self.max_streams = metrics, max_streams
+        self.users, self.keys = users, keys  # None: --user-store off
         self.open_streams = 0
         self.draining = False
 
@@ -77,11 +91,47 @@ class NextWordServicer(pb_grpc.NextWordServicer):
                                   model_name=predictor.model_name, model_version=predictor.model_version,
                                   sequence=sequence)
 
-    @staticmethod
-    async def _predict(predictor, text: str, request, cache=None) -> Strip:
+    def _user(self, key: str) -> str | None:
+        """The store's id for a request's user key; None for no user."""
+        if not key:
+            return None
+        if self.users is None:
+            raise PersonalOff("this server keeps no users (--user-store off): send no user")
+        return self.keys.store_id(key)
+
+    async def _predict(self, predictor, text: str, request, cache=None) -> Strip:
         options = request.options
-        return await predictor.predict(text, request.max_suggestions, cache,
-                                       layout=options.keyboard_layout, exact_only=options.exact_only)
+        user = self._user(options.user)
+        model = await self.users.model(user) if user else None
+        return await predictor.predict(text, request.max_suggestions, cache, layout=options.keyboard_layout,
+                                       exact_only=options.exact_only, user=model)
+
+    async def _learn(self, key: str, text: str) -> int:
+        if len(text) > self.predictor.settings.max_text_chars:
+            raise InvalidInput(f"text is {len(text)} characters long; the limit is {self.predictor.settings.max_text_chars}")
+        user = self._user(key)
+        if user is None:
+            raise InvalidInput("learning needs a user key")
+        return await self.users.learn(user, text)
+
+    async def Learn(self, request, context):
+        await self._refuse_if_draining(context)
+        try:
+            words = await self._learn(request.user, request.text)
+        except Exception as e:
+            await self._fail(context, e)
+        return pb.LearnResponse(words=words)
+
+    async def Forget(self, request, context):
+        await self._refuse_if_draining(context)
+        try:
+            user = self._user(request.user)
+            if user is None:
+                raise InvalidInput("forget needs a user key")
+            await self.users.forget(user)
+        except Exception as e:
+            await self._fail(context, e)
+        return pb.ForgetResponse()
 
     async def _fail(self, context, error: Exception):
         code = status_for(error)
@@ -117,6 +167,10 @@ class NextWordServicer(pb_grpc.NextWordServicer):
                 request = first
                 while True:
                     text = self._stream_text(stream, request)
+                    if request.send:  # the message went out: learn it, start the next one
+                        if request.options.user:
+                            await self._learn(request.options.user, text)
+                        text = stream.text = ""
                     strip = await self._predict(predictor, text, request, stream.cache)
                     yield self._response(predictor, strip, request.options, request.sequence)
                     try:
@@ -138,8 +192,8 @@ class NextWordServicer(pb_grpc.NextWordServicer):
             stream.text = request.text
         elif which == "edit":
             stream.apply_edit(request.edit.delete, request.edit.insert)
-        else:
-            raise InvalidInput("stream message has neither text nor edit")
+        elif not request.send:
+            raise InvalidInput("stream message has neither text nor edit (nor send)")
         return stream.text
 
     async def GetModelInfo(self, request, context):

@@ -1,12 +1,18 @@
 """Transport security and the optional shared token.
 
 TLS (and mutual TLS with a client CA) comes from the settings; the token check is an
-interceptor, so handlers never see credentials. Health checks are exempt from the token:
+interceptor, so handlers never see credentials. User keys (personal suggestions) are
+signed by the app backend with the server's user secret, so no client can name a user
+it was not given a key for. Health checks are exempt from the token:
 orchestrators (Kubernetes gRPC probes, Docker HEALTHCHECK) cannot send one.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import os
+import secrets
 from pathlib import Path
 
 import grpc
@@ -67,3 +73,71 @@ def _refuse_handler(handler):
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(unary, *codec)
     return grpc.unary_unary_rpc_method_handler(unary, *codec)
+
+
+# ---- user keys: who a request's `user` is ------------------------------------------------
+
+class UserKeyError(Exception):
+    """A user key the server does not accept; `code` is the gRPC status to answer with."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def sign_user(secret: bytes, user: str) -> str:
+    """The key an app backend hands its client for `user`: "<user>.<signature>"."""
+    return f"{user}.{_signature(secret, user)}"
+
+
+def _signature(secret: bytes, user: str) -> str:
+    digest = hmac.new(secret, user.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def load_user_secret(path: Path, create: bool) -> bytes:
+    """The secret that signs user keys; made (random, readable by its owner only) if missing."""
+    try:
+        if create and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+        secret = path.read_bytes().strip()
+    except FileExistsError:  # another worker made it first
+        secret = path.read_bytes().strip()
+    except OSError as e:
+        raise SettingsError(f"cannot read the user secret {path}: {e.strerror}") from None
+    if len(secret) < 16:
+        raise SettingsError(f"the user secret {path} is too short: at least 16 characters")
+    return secret
+
+
+class UserKeys:
+    """Checks a request's user key and gives the id the store keeps for it (a digest).
+
+    - signed: keys must be signed with the server's user secret (`sign_user`), so a client
+      cannot name another user; a key without a signature is UNAUTHENTICATED, a wrong one
+      PERMISSION_DENIED.
+    - open: any key is taken as it is; only where every caller may act for every user (one
+      user's own machine, or a backend that is the only caller, behind the token or mTLS).
+    """
+
+    MAX_LENGTH = 256
+
+    def __init__(self, mode: str, secret: bytes = b""):
+        self.mode, self.secret = mode, secret
+
+    def store_id(self, key: str) -> str:
+        if len(key) > self.MAX_LENGTH:
+            raise UserKeyError(grpc.StatusCode.INVALID_ARGUMENT, f"user key is longer than {self.MAX_LENGTH} characters")
+        if self.mode == "signed":
+            user, dot, signature = key.rpartition(".")
+            if not dot or not user:
+                raise UserKeyError(grpc.StatusCode.UNAUTHENTICATED,
+                                   "user key is not signed: give the key your app backend signed with this server's user secret")
+            if not hmac.compare_digest(signature.encode(), _signature(self.secret, user).encode()):
+                raise UserKeyError(grpc.StatusCode.PERMISSION_DENIED, "user key signature does not match this server's user secret")
+        else:
+            user = key
+        return hmac.new(self.secret or b"nextword", b"store:" + user.encode(), hashlib.sha256).hexdigest()[:32]

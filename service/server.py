@@ -31,8 +31,10 @@ from service.metrics import Metrics
 from service.predictor import Predictor
 from service.protocol import SERVICE_NAME, NextWordServicer
 from service.runtime import ModelError, Runtime
-from service.security import TokenInterceptor, server_credentials
-from service.settings import Settings, SettingsError
+from service.security import TokenInterceptor, UserKeys, load_user_secret, server_credentials
+from service.settings import Settings, SettingsError, data_path, user_secret_path
+from service.stores import RedisStore, SqliteStore
+from service.users import Users
 
 log = logging.getLogger("nextword.server")
 
@@ -79,7 +81,8 @@ class NextWordServer:
         interceptors += [TokenInterceptor(s.auth_token)] if s.auth_token else []
         # gRPC's own admission limit sheds load before it queues up inside the server
         self.server = grpc.aio.server(interceptors=interceptors, options=options, maximum_concurrent_rpcs=s.max_concurrent_rpcs)
-        self.servicer = NextWordServicer(self.predictor, self.metrics, s.max_streams)
+        self.users, keys = self._users()
+        self.servicer = NextWordServicer(self.predictor, self.metrics, s.max_streams, self.users, keys)
         pb_grpc.add_NextWordServicer_to_server(self.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         for name in ("", SERVICE_NAME):
@@ -101,6 +104,8 @@ class NextWordServer:
             except OSError as e:
                 raise SettingsError(f"cannot serve metrics on {s.metrics_host}:{s.metrics_port}: {e.strerror}") from None
         await self.server.start()
+        if self.users:
+            self.users.start()
         await asyncio.get_running_loop().run_in_executor(None, self.runtime.warm_up)  # health answers meanwhile
         await self.predictor.start()
         if self.readiness:
@@ -108,12 +113,30 @@ class NextWordServer:
             self._following = asyncio.ensure_future(self._follow_the_group())
         else:
             await self._set_health(health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving model %s %s (%s) on %s, gRPC port %s (%s%s), %s",
+        log.info("serving model %s %s (%s) on %s, gRPC port %s (%s%s), users: %s, %s",
                  self.runtime.name, self.runtime.version, self.runtime.graph, self.runtime.provider, self.grpc_port,
                  "mutual TLS" if s.tls_client_ca else "TLS" if s.tls_cert else "plaintext",
                  ", token required" if s.auth_token else "",
+                 "off" if s.user_store == "off" else f"{s.user_store}, keys {s.user_keys}",
                  f"metrics port {self.metrics_port}" if self.metrics_port is not None
                  else "metrics through the supervisor" if self.readiness else "metrics off")
+
+    def _users(self) -> tuple[Users | None, UserKeys | None]:
+        """The users' models and the key check, as --user-store and --user-keys say."""
+        s = self.settings
+        if s.user_store == "off":
+            return None, None
+        ttl = s.user_ttl_days * 86400
+        try:
+            store = (RedisStore(s.redis_url, ttl) if s.user_store == "redis"
+                     else SqliteStore(data_path(s) / "users.sqlite3", ttl))
+        except OSError as e:
+            raise SettingsError(f"cannot open the user store in {data_path(s)}: {e.strerror}") from None
+        except Exception as e:  # sqlite3's and redis's own errors: say which store, not a traceback
+            raise SettingsError(f"cannot open the {s.user_store} user store: {e}") from None
+        secret = load_user_secret(user_secret_path(s), create=True) if s.user_keys == "signed" else b""
+        users = Users(store, self.metrics, s.user_cache_users, s.user_max_entries)
+        return users, UserKeys(s.user_keys, secret)
 
     async def _set_health(self, status) -> None:
         for name in ("", SERVICE_NAME):
@@ -173,6 +196,8 @@ class NextWordServer:
             log.warning("grace period over with %d calls or streams still open", self.predictor.users)
         await self.server.stop(max(grace - (time.perf_counter() - started), 0.1))
         await self.predictor.close()
+        if self.users:
+            await self.users.close()  # what was learned reaches the store before the process ends
         for task in (getattr(self, "_retiring", None), getattr(self, "_following", None)):
             if task:
                 await asyncio.gather(task, return_exceptions=True)

@@ -1,7 +1,8 @@
 """Server settings: one object, read from flags and NEXTWORD_* environment variables.
 
 Precedence: command-line flag > environment variable > default. Every field has a
-default and a one-line doc; nothing else in the service reads the environment.
+default and a one-line doc; nothing else in the service reads the environment
+(data_path reads XDG_DATA_HOME, as the XDG convention says).
 """
 from __future__ import annotations
 
@@ -52,6 +53,17 @@ class Settings:
     tls_key: str = _doc("", "PEM private key of the server certificate")
     tls_client_ca: str = _doc("", "PEM CA bundle: require client certificates signed by it (mutual TLS)")
     auth_token: str = _doc("", "shared token: calls must send metadata 'authorization: Bearer <token>' (health exempt)")
+    data_dir: str = _doc("", "where the server keeps its files: users.sqlite3, user-secret (empty: $XDG_DATA_HOME/nextword, "
+                             "else ~/.local/share/nextword)")
+    user_store: str = _doc("sqlite", "where users' models are kept: sqlite (a file in data_dir), redis (redis_url, shared "
+                                     "by replicas) or off (no personal suggestions)", choices=("sqlite", "redis", "off"))
+    redis_url: str = _doc("redis://localhost:6379/0", "the Redis server for user_store redis")
+    user_keys: str = _doc("signed", "user keys: signed (by the app backend with the user secret) or open (any key is taken; "
+                                    "only where every caller may act for every user)", choices=("signed", "open"))
+    user_secret_file: str = _doc("", "the secret that signs user keys (empty: data_dir/user-secret, made if missing)")
+    user_max_entries: int = _doc(50000, "entries (words and word pairs) one user keeps at most; older, rarer ones go first")
+    user_ttl_days: float = _doc(180.0, "a user unseen this long is deleted from the store")
+    user_cache_users: int = _doc(1000, "users' models kept in memory at most (least recently used go first)")
     grace_seconds: float = _doc(10.0, "on SIGTERM, how long calls in flight may take to finish")
     reflection: bool = _doc(True, "serve gRPC server reflection (for grpcurl and similar tools)")
     log_level: str = _doc("INFO", "log level: DEBUG, INFO, WARNING, ERROR")
@@ -59,7 +71,8 @@ class Settings:
 
     def validate(self) -> "Settings":
         positive = ("max_batch", "cache_size", "max_context_tokens", "max_text_chars", "max_suggestions",
-                    "max_queue", "max_concurrent_rpcs", "max_streams", "max_message_bytes")
+                    "max_queue", "max_concurrent_rpcs", "max_streams", "max_message_bytes", "user_max_entries",
+                    "user_cache_users")
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -71,6 +84,8 @@ class Settings:
         worker_count(self.workers)  # auto or at least 1
         if self.threads < 0 or self.max_wait_us < 0 or self.grace_seconds < 0:
             raise SettingsError("threads, max_wait_us and grace_seconds must not be negative")
+        if not self.user_ttl_days > 0:
+            raise SettingsError(f"user_ttl_days must be more than 0, got {self.user_ttl_days}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise SettingsError("tls_cert and tls_key go together: give both or neither")
         if self.tls_client_ca and not self.tls_cert:
@@ -80,6 +95,17 @@ class Settings:
             if choices and getattr(self, f.name) not in choices:
                 raise SettingsError(f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
         return self
+
+
+def data_path(s: Settings) -> Path:
+    if s.data_dir:
+        return Path(s.data_dir).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "nextword"
+
+
+def user_secret_path(s: Settings) -> Path:
+    return Path(s.user_secret_file).expanduser() if s.user_secret_file else data_path(s) / "user-secret"
 
 
 def _env_name(name: str) -> str:

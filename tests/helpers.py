@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -23,8 +24,14 @@ READY = re.compile(r"serving on \S+:(\d+) \(gRPC\), (?:metrics on \S+:(\d+)|metr
 
 class ServerProcess:
     def __init__(self, *flags, env=None):
+        flags = tuple(map(str, flags))
+        if "--data-dir" not in flags:  # users' models and the user secret: never in the tester's home
+            self.data_dir = tempfile.mkdtemp(prefix="nextword-data-")
+            flags += ("--data-dir", self.data_dir)
+        else:
+            self.data_dir = flags[flags.index("--data-dir") + 1]
         cmd = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--metrics-host", "127.0.0.1",
-               "--grpc-port", "0", "--metrics-port", "0", *map(str, flags)]
+               "--grpc-port", "0", "--metrics-port", "0", *flags]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env={**os.environ, **(env or {})})
         line = self.proc.stdout.readline()

@@ -8,14 +8,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PredictOptions(_message.Message):
-    __slots__ = ("include_probability", "keyboard_layout", "exact_only")
+    __slots__ = ("include_probability", "keyboard_layout", "exact_only", "user")
     INCLUDE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     KEYBOARD_LAYOUT_FIELD_NUMBER: _ClassVar[int]
     EXACT_ONLY_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
     include_probability: bool
     keyboard_layout: str
     exact_only: bool
-    def __init__(self, include_probability: _Optional[bool] = ..., keyboard_layout: _Optional[str] = ..., exact_only: _Optional[bool] = ...) -> None: ...
+    user: str
+    def __init__(self, include_probability: _Optional[bool] = ..., keyboard_layout: _Optional[str] = ..., exact_only: _Optional[bool] = ..., user: _Optional[str] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
     __slots__ = ("text", "max_suggestions", "options")
@@ -82,18 +84,20 @@ class TextEdit(_message.Message):
     def __init__(self, delete: _Optional[int] = ..., insert: _Optional[str] = ...) -> None: ...
 
 class StreamRequest(_message.Message):
-    __slots__ = ("text", "edit", "max_suggestions", "options", "sequence")
+    __slots__ = ("text", "edit", "max_suggestions", "options", "sequence", "send")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     EDIT_FIELD_NUMBER: _ClassVar[int]
     MAX_SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SEND_FIELD_NUMBER: _ClassVar[int]
     text: str
     edit: TextEdit
     max_suggestions: int
     options: PredictOptions
     sequence: int
-    def __init__(self, text: _Optional[str] = ..., edit: _Optional[_Union[TextEdit, _Mapping]] = ..., max_suggestions: _Optional[int] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., sequence: _Optional[int] = ...) -> None: ...
+    send: bool
+    def __init__(self, text: _Optional[str] = ..., edit: _Optional[_Union[TextEdit, _Mapping]] = ..., max_suggestions: _Optional[int] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., sequence: _Optional[int] = ..., send: _Optional[bool] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
     __slots__ = ()
@@ -132,6 +136,30 @@ class ModelInfo(_message.Message):
     tokenizer_version: str
     max_suggestions: int
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., vocab_size: _Optional[int] = ..., execution_provider: _Optional[str] = ..., evaluation: _Optional[_Mapping[str, float]] = ..., baseline_evaluation: _Optional[_Mapping[str, float]] = ..., tokenizer_version: _Optional[str] = ..., max_suggestions: _Optional[int] = ...) -> None: ...
+
+class LearnRequest(_message.Message):
+    __slots__ = ("user", "text")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    text: str
+    def __init__(self, user: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class LearnResponse(_message.Message):
+    __slots__ = ("words",)
+    WORDS_FIELD_NUMBER: _ClassVar[int]
+    words: int
+    def __init__(self, words: _Optional[int] = ...) -> None: ...
+
+class ForgetRequest(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    def __init__(self, user: _Optional[str] = ...) -> None: ...
+
+class ForgetResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class PingRequest(_message.Message):
     __slots__ = ()

@@ -55,6 +55,16 @@ class NextWordStub:
                 request_serializer=nextword_dot_v1_dot_nextword__pb2.PingRequest.SerializeToString,
                 response_deserializer=nextword_dot_v1_dot_nextword__pb2.PingResponse.FromString,
                 _registered_method=True)
+        self.Learn = channel.unary_unary(
+                '/nextword.v1.NextWord/Learn',
+                request_serializer=nextword_dot_v1_dot_nextword__pb2.LearnRequest.SerializeToString,
+                response_deserializer=nextword_dot_v1_dot_nextword__pb2.LearnResponse.FromString,
+                _registered_method=True)
+        self.Forget = channel.unary_unary(
+                '/nextword.v1.NextWord/Forget',
+                request_serializer=nextword_dot_v1_dot_nextword__pb2.ForgetRequest.SerializeToString,
+                response_deserializer=nextword_dot_v1_dot_nextword__pb2.ForgetResponse.FromString,
+                _registered_method=True)
 
 
 class NextWordServicer:
@@ -92,6 +102,22 @@ class NextWordServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Learn(self, request, context):
+        """A message the user sent: its words and word pairs are counted into the user's model,
+        so later suggestions for that user lean towards them (see PredictOptions.user). Call
+        it when a message is sent, never for text still being typed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Forget(self, request, context):
+        """Delete everything stored for a user, at once and for good.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NextWordServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -114,6 +140,16 @@ def add_NextWordServicer_to_server(servicer, server):
                     servicer.Ping,
                     request_deserializer=nextword_dot_v1_dot_nextword__pb2.PingRequest.FromString,
                     response_serializer=nextword_dot_v1_dot_nextword__pb2.PingResponse.SerializeToString,
+            ),
+            'Learn': grpc.unary_unary_rpc_method_handler(
+                    servicer.Learn,
+                    request_deserializer=nextword_dot_v1_dot_nextword__pb2.LearnRequest.FromString,
+                    response_serializer=nextword_dot_v1_dot_nextword__pb2.LearnResponse.SerializeToString,
+            ),
+            'Forget': grpc.unary_unary_rpc_method_handler(
+                    servicer.Forget,
+                    request_deserializer=nextword_dot_v1_dot_nextword__pb2.ForgetRequest.FromString,
+                    response_serializer=nextword_dot_v1_dot_nextword__pb2.ForgetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -225,6 +261,60 @@ class NextWord:
             '/nextword.v1.NextWord/Ping',
             nextword_dot_v1_dot_nextword__pb2.PingRequest.SerializeToString,
             nextword_dot_v1_dot_nextword__pb2.PingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Learn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nextword.v1.NextWord/Learn',
+            nextword_dot_v1_dot_nextword__pb2.LearnRequest.SerializeToString,
+            nextword_dot_v1_dot_nextword__pb2.LearnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Forget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nextword.v1.NextWord/Forget',
+            nextword_dot_v1_dot_nextword__pb2.ForgetRequest.SerializeToString,
+            nextword_dot_v1_dot_nextword__pb2.ForgetResponse.FromString,
             options,
             channel_credentials,
             insecure,

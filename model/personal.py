@@ -1,0 +1,272 @@
+"""A user's own model: counts of the words they sent and of word pairs, mixed with the LSTM.
+
+Pure Python + NumPy (no torch): the service and `nextword evaluate --personal` share it,
+so the figures the evaluation prints are what a user of the service gets.
+
+What is kept (and all that is kept): *entries* with a count and the time last seen.
+- a word as sent ("Anneke", "lol"): its count;
+- a word with the one or two tokens before it, lower-cased, spaces between (tokens never
+  hold one): "how are", "<s> how are" ("<s>" is the start of a message).
+Never whole messages, never the order of more than three tokens.
+
+The strip mixes the LSTM with the user's distributions for the next word w after the
+contexts c1 (the last token) and c2 (the last two):
+    P(w) = (1 - a1 - a2 - b) P_lstm(w) + a1 P_user(w | c1) + a2 P_user(w | c2) + b P_user(w)
+The weights grow with how much the user model knows (Witten-Bell-like): a context's with
+the times it was followed by a word against the number of different words that followed
+it, b with the words the user sent. A word outside the LSTM's
+vocabulary gets the LSTM's <unk> probability times its share of the user's words, so a
+user's names and jargon become suggestible with the user's casing.
+
+Cost per keystroke is flat in the history size: candidates are the LSTM's top words, the
+user's most frequent words and most frequent followers of v, and the user's words in the
+typed prefix's range when that range is small; each set is bounded.
+"""
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+from collections import Counter, deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.suggest import Candidate, Suggester, cased, starts_sentence
+from model.text import UNK_ID, Vocab, is_word, tokenize
+
+START = "<s>"  # the token before a message's first word
+ORDER = 3      # a word and at most two tokens before it
+
+# Mixture weights, tuned with `nextword evaluate --personal --split valid` (docs/DESIGN.md).
+CONTEXT_WEIGHT = (0.3, 0.3)  # most weight the followers of the last one / two tokens can get
+CONTEXT_TRUST = 2.0          # a context followed this many times per different word gets half that
+WORD_WEIGHT = 0.05           # most weight the user's word counts can get
+WORD_TRUST = 200.0           # words sent before the user's word counts get half that weight
+
+RECENT_WEIGHT = 0.0          # weight of the words of the user's last messages
+RECENT = 64                  # words that count as recent
+
+FREQUENT = 32      # the user's most frequent words, candidates for every strip
+FOLLOWERS = 32     # the most frequent followers of a context, candidates after it
+RANGE_SCAN = 32    # a prefix matching at most this many of the user's words: all are candidates
+
+_AFTER_ALL = "\U0010ffff"
+
+
+def contexts_of(context: str) -> tuple[str, ...]:
+    """The user-model contexts before the next word, lower-cased: (last token, last two).
+    Reads the last two whitespace-delimited chunks only: flat cost per keystroke."""
+    parts = context.rsplit(None, ORDER - 1)
+    tokens = [t.lower() for chunk in parts[-(ORDER - 1):] for t in tokenize(chunk)]
+    if len(parts) < ORDER:  # those chunks are all of the context: the message starts there
+        tokens.insert(0, START)
+    return tuple(" ".join(tokens[-n:]) for n in range(1, ORDER) if len(tokens) >= n)
+
+
+def message_entries(message: str) -> dict[str, int]:
+    """The entries a sent message adds, with their counts."""
+    found: dict[str, int] = {}
+    before = [START]
+    for token in tokenize(message):
+        if is_word(token):
+            word = token.lower()
+            for entry in (token, *(" ".join(before[-n:] + [word]) for n in range(1, min(len(before), ORDER - 1) + 1))):
+                found[entry] = found.get(entry, 0) + 1
+        before.append(token.lower())
+    return found
+
+
+class UserModel:
+    """One user's entries and the indexes the strip reads; changed only by add/remove."""
+
+    def __init__(self, entries: dict[str, tuple[int, float]] | None = None):
+        self.entries: dict[str, list] = {}             # entry -> [count, last seen (unix time)]
+        self.words: dict[str, int] = {}                # lower-cased word -> count
+        self.forms: dict[str, dict[str, int]] = {}     # lower-cased word -> {form as sent: count}
+        self.followers: dict[str, dict[str, int]] = {} # context -> {word: count}
+        self.followed: dict[str, int] = {}             # context -> times a word followed it
+        self.total = 0                                 # words sent
+        self.keys: list[str] = []                      # the lower-cased words, sorted: prefix ranges
+        self.frequent: dict[str, int] = {}             # about the FREQUENT most frequent words
+        self._top_followers: dict[str, list[str]] = {}
+        self.recent: deque[str] = deque(maxlen=RECENT)  # the last words sent, oldest first
+        for entry, (count, seen) in sorted((entries or {}).items(), key=lambda e: e[1][1]):
+            self.add(entry, count, seen)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def learn(self, message: str, now: float) -> dict[str, int]:
+        """Count a sent message; returns the entries it added (for the store)."""
+        found = message_entries(message)
+        for entry, count in found.items():
+            self.add(entry, count, now)
+        return found
+
+    def add(self, entry: str, count: int, seen: float) -> None:
+        if count <= 0:
+            return
+        held = self.entries.setdefault(entry, [0, seen])
+        held[0] += count
+        held[1] = max(held[1], seen)
+        if " " in entry:
+            context, word = entry.rsplit(" ", 1)
+            followers = self.followers.setdefault(context, {})
+            followers[word] = followers.get(word, 0) + count
+            self.followed[context] = self.followed.get(context, 0) + count
+            self._top_followers.pop(context, None)
+            return
+        word = entry.lower()
+        if word not in self.words:
+            bisect.insort(self.keys, word)
+            self.words[word] = 0
+        self.words[word] += count
+        forms = self.forms.setdefault(word, {})
+        forms[entry] = forms.get(entry, 0) + count
+        self.total += count
+        self.recent.extend([word] * min(count, RECENT))
+        self._note_frequent(word)
+
+    def remove(self, entry: str) -> None:
+        held = self.entries.pop(entry, None)
+        if held is None:
+            return
+        count = held[0]
+        if " " in entry:
+            context, word = entry.rsplit(" ", 1)
+            _take(self.followers[context], word, count)
+            self.followed[context] -= count
+            if not self.followers[context]:
+                del self.followers[context], self.followed[context]
+            self._top_followers.pop(context, None)
+            return
+        word = entry.lower()
+        self.total -= count
+        _take(self.forms[word], entry, count)
+        if _take(self.words, word, count):
+            del self.forms[word]
+            del self.keys[bisect.bisect_left(self.keys, word)]
+        self.frequent.pop(word, None)
+
+    def prune(self, most: int) -> list[str]:
+        """Keep at most `most` entries: older ones go first, and among those seen the same
+        day the rarer. Returns the entries dropped (to drop from the store as well)."""
+        if len(self.entries) <= most:
+            return []
+        keep = int(most * 0.9)  # room to learn before the next prune
+        order = sorted(self.entries, key=lambda e: (self.entries[e][1] // 86400, self.entries[e][0]))
+        dropped = order[: len(order) - keep]
+        for entry in dropped:
+            self.remove(entry)
+        self.frequent = dict(heapq.nlargest(FREQUENT, self.words.items(), key=lambda kv: kv[1]))
+        return dropped
+
+    def _note_frequent(self, word: str) -> None:
+        count = self.words[word]
+        if word in self.frequent or len(self.frequent) < FREQUENT:
+            self.frequent[word] = count
+            return
+        least = min(self.frequent, key=self.frequent.get)
+        if count > self.frequent[least]:
+            del self.frequent[least]
+            self.frequent[word] = count
+
+    def knows(self, word: str) -> bool:
+        return word.lower() in self.words
+
+    def form(self, word: str) -> str:
+        """The user's casing of a word: the form they sent most often."""
+        forms = self.forms[word]
+        return max(forms, key=lambda f: (forms[f], f == word))
+
+    def weights(self, contexts: tuple[str, ...]) -> tuple[list[float], float]:
+        """(weight of each context's followers, weight of the word counts)."""
+        weights = []
+        for context, most in zip(contexts, CONTEXT_WEIGHT):
+            followed = self.followed.get(context, 0)
+            trust = CONTEXT_TRUST * len(self.followers.get(context, ()))
+            weights.append(most * followed / (followed + trust) if followed else 0.0)
+        return weights, WORD_WEIGHT * self.total / (self.total + WORD_TRUST)
+
+    def candidates(self, contexts: tuple[str, ...], prefix: str) -> set[str]:
+        """The user's words worth scoring after the contexts for a lower-cased prefix (bounded)."""
+        found = {w for w in self.frequent if w.startswith(prefix)}
+        found.update(w for w in self.recent if w.startswith(prefix))
+        for context in contexts:
+            found.update(w for w in self.top_followers(context) if w.startswith(prefix))
+        lo = bisect.bisect_left(self.keys, prefix)
+        hi = bisect.bisect_left(self.keys, prefix + _AFTER_ALL, lo)
+        if hi - lo <= RANGE_SCAN:
+            found.update(self.keys[lo:hi])
+        return found
+
+    def top_followers(self, context: str) -> list[str]:
+        top = self._top_followers.get(context)
+        if top is None:
+            followers = self.followers.get(context, {})
+            top = list(followers) if len(followers) <= FOLLOWERS else heapq.nlargest(FOLLOWERS, followers, key=followers.get)
+            self._top_followers[context] = top
+        return top
+
+
+def _take(counts: dict[str, int], key: str, count: int) -> bool:
+    """Subtract; drop the key at zero. True when it was dropped."""
+    counts[key] -= count
+    if counts[key] <= 0:
+        del counts[key]
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class Scored:
+    word: str        # lower-cased
+    token_id: int    # UNK_ID for a word outside the vocabulary
+    probability: float
+
+
+class Personalizer:
+    """The strip from the LSTM's next-token log-probabilities and a user model."""
+
+    def __init__(self, vocab: Vocab, suggester: Suggester | None = None):
+        self.vocab = vocab
+        self.suggester = suggester or Suggester(vocab)
+
+    def top(self, logprobs: np.ndarray, user: UserModel, contexts: tuple[str, ...], prefix: str, k: int) -> list[Scored]:
+        """The k most likely words starting with prefix (normalized) after the contexts, best first."""
+        prefix = prefix.lower()
+        context_weights, word_weight = user.weights(contexts)
+        recent = Counter(user.recent)
+        recent_weight = RECENT_WEIGHT if recent else 0.0
+        lstm_weight = 1.0 - sum(context_weights) - word_weight - recent_weight
+        followers = [(weight / user.followed[c], user.followers[c]) for c, weight in zip(contexts, context_weights) if weight]
+        total = max(user.total, 1)
+        unknown = math.exp(float(logprobs[UNK_ID]))
+
+        def score(word: str, i: int, lstm: float) -> Scored:
+            count = user.words.get(word, 0)
+            if i == UNK_ID:
+                lstm = unknown * count / total
+            p = lstm_weight * lstm + word_weight * count / total + recent_weight * recent[word] / RECENT
+            for share, counts in followers:
+                p += share * counts.get(word, 0)
+            return Scored(word, i, p)
+
+        ids, lps = self.suggester.top(logprobs, prefix, k)
+        scored = {}
+        for i, lp in zip(ids.tolist(), lps.tolist()):
+            word = self.vocab.tokens[i].lower()
+            scored[word] = score(word, i, math.exp(lp))
+        for word in user.candidates(contexts, prefix):
+            if word not in scored:
+                i = self.vocab.id(word)
+                scored[word] = score(word, i, 0.0 if i == UNK_ID else math.exp(float(logprobs[i])))
+        return heapq.nlargest(k, scored.values(), key=lambda s: s.probability)
+
+    def strip(self, logprobs: np.ndarray, user: UserModel, context: str, partial: str, k: int) -> list[Candidate]:
+        """Suggester.strip with the user's words mixed in (same casing rules)."""
+        capital = starts_sentence(context)
+        return [Candidate(cased(self.vocab.tokens[s.token_id] if s.token_id != UNK_ID else user.form(s.word),
+                                partial, capital), s.token_id, math.log(s.probability), bool(partial))
+                for s in self.top(logprobs, user, contexts_of(context), partial, k) if s.probability > 0]
