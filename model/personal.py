@@ -11,10 +11,12 @@ Never whole messages, never the order of more than three tokens.
 
 The strip mixes the LSTM with the user's distributions for the next word w after the
 contexts c1 (the last token) and c2 (the last two):
-    P(w) = (1 - a1 - a2 - b) P_lstm(w) + a1 P_user(w | c1) + a2 P_user(w | c2) + b P_user(w)
+    P(w) = (1 - a1 - a2 - b - r) P_lstm(w) + a1 P_user(w | c1) + a2 P_user(w | c2)
+           + b P_user(w) + r P_recent(w)
 The weights grow with how much the user model knows (Witten-Bell-like): a context's with
 the times it was followed by a word against the number of different words that followed
-it, b with the words the user sent. A word outside the LSTM's
+it, b with the words the user sent. A small fixed share goes to the user's last 64 words
+(the topic of the moment). A word outside the LSTM's
 vocabulary gets the LSTM's <unk> probability times its share of the user's words, so a
 user's names and jargon become suggestible with the user's casing.
 
@@ -155,7 +157,7 @@ class UserModel:
         if len(self.entries) <= most:
             return []
         keep = int(most * 0.9)  # room to learn before the next prune
-        order = sorted(self.entries, key=lambda e: (self.entries[e][1] // 86400, self.entries[e][0]))
+        order = sorted(self.entries, key=lambda e: (self.entries[e][1] // 86400, self.entries[e][0], self.entries[e][1]))
         dropped = order[: len(order) - keep]
         for entry in dropped:
             self.remove(entry)

@@ -1,0 +1,272 @@
+"""Personal suggestions through real servers: SQLite and a real redis-server, same tests."""
+import shutil
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+
+from conftest import SHIPPED_MODEL
+from helpers import ServerProcess, wait_until
+from service.client import NextWordClient, sign_user
+from service.security import UserKeys
+
+NAME = "Zorblax"  # outside the vocabulary, and written by nobody else: any sight of it is a leak
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Redis:
+    """A real redis-server on its own port, nothing saved to disk."""
+
+    def __init__(self):
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server not found: apt-get install redis-server (scripts/test installs it)"
+        self.port = free_port()
+        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        self.client = redis.Redis(port=self.port)
+        assert wait_until(self._answers), "redis-server did not start"
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def _answers(self) -> bool:
+        try:
+            return self.client.ping()
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    r = Redis()
+    yield r
+    r.stop()
+
+
+class Users:
+    """A server with a user store, keys signed with its secret, and a look into the store."""
+
+    def __init__(self, store: str, redis_url: str = "", *flags, data_dir: str | None = None):
+        extra = ("--redis-url", redis_url) if store == "redis" else ()
+        more = ("--data-dir", data_dir) if data_dir else ()
+        self.store = store
+        self.server = ServerProcess("--model-dir", SHIPPED_MODEL, "--user-store", store, *extra, *more, *flags)
+        self.secret = (Path(self.server.data_dir) / "user-secret").read_bytes().strip()
+        self.redis_url = redis_url
+
+    def key(self, name: str) -> str:
+        return sign_user(self.secret, name)
+
+    def client(self, **kw) -> NextWordClient:
+        return NextWordClient(self.server.address, timeout=5, **kw)
+
+    def stored(self, name: str) -> int:
+        """Entries the store holds for a user, read from the store itself."""
+        user = UserKeys("signed", self.secret).store_id(self.key(name))
+        if self.store == "sqlite":
+            with sqlite3.connect(Path(self.server.data_dir) / "users.sqlite3") as db:
+                return db.execute("SELECT count(*) FROM entries WHERE user = ?", (user,)).fetchone()[0]
+        import redis
+
+        r = redis.Redis.from_url(self.redis_url)
+        return r.hlen(f"nextword:{user}:count") + r.exists(f"nextword:{user}:version")
+
+    def stop(self) -> str:
+        return self.server.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "redis"])
+def users(request):
+    url = request.getfixturevalue("redis_server").url if request.param == "redis" else ""
+    u = Users(request.param, url)
+    yield u
+    log = u.stop()
+    assert NAME.lower() not in log.lower(), "a learned word reached the log"
+
+
+def texts(strip) -> list[str]:
+    return [s.text for s in strip]
+
+
+def test_a_word_outside_the_vocabulary_is_suggested_after_it_was_sent(users):
+    alice = users.key("alice-oov")
+    with users.client() as c:
+        assert NAME not in texts(c.predict("I met Zo", k=5, user=alice))
+        assert c.learn(alice, f"I met {NAME} at the station") == 6
+        assert texts(c.predict("I met Zo", user=alice))[0] == NAME        # completed, with the user's casing
+        assert NAME in texts(c.predict("I met ", k=5, user=alice))        # and as a next word
+        assert c.predict(f"{NAME.lower()} ", user=alice).autocorrect is None  # not "corrected" away
+        assert NAME not in texts(c.predict("I met Zo", k=5))              # nobody else gets it
+
+
+def test_counts_move_the_ranking(users):
+    bob = users.key("bob-counts")
+    with users.client() as c:
+        before = texts(c.predict("I love ", k=10, user=bob))
+        assert "pizza" not in before[:1]
+        for _ in range(3):
+            c.learn(bob, "I love pizza")
+        assert texts(c.predict("I love ", user=bob))[0] == "pizza"
+        assert texts(c.predict("I love ", k=10)) == before  # without the user: exactly as before
+
+
+def test_only_sent_text_is_learned_not_keystrokes(users):
+    carol = users.key("carol-stream")
+    with users.client() as c:
+        with c.session(user=carol) as typing:
+            for ch in f"see you at {NAME}con":
+                typing.edit(insert=ch)
+            typing.edit(delete=len(f"{NAME}con"))  # deleted before sending: never learned
+            typing.text("see you at the Quibblecon")
+            time.sleep(1.5)  # past a write-behind: nothing typed is in the store
+            assert users.stored("carol-stream") == 0
+            assert "Quibblecon" not in texts(c.predict("see you at the Qu", k=5, user=carol))
+            first = typing.send()  # sent: learned, and a new empty message starts
+            assert typing.typed == ""
+            assert all(s.kind == "next_word" for s in first)
+        assert texts(c.predict("see you at the Qu", user=carol))[0] == "Quibblecon"
+        assert f"{NAME.lower()}con" not in [t.lower() for t in texts(c.predict("see you at Zo", k=10, user=carol))]
+        assert wait_until(lambda: users.stored("carol-stream") > 0, timeout=5)
+
+
+def test_forget_removes_everything(users):
+    dave = users.key("dave-forget")
+    with users.client() as c:
+        c.learn(dave, f"{NAME} and Quuxbert are coming")
+        assert wait_until(lambda: users.stored("dave-forget") > 0, timeout=5)
+        c.forget(dave)
+        assert users.stored("dave-forget") == 0
+        time.sleep(1.0)  # a write-behind after forget would bring it back
+        assert users.stored("dave-forget") == 0
+        assert NAME not in texts(c.predict("Zo", k=10, user=dave))
+        assert "Quuxbert" not in texts(c.predict(f"{NAME} and ", k=10, user=dave))
+
+
+def test_forged_and_foreign_keys_are_refused_and_learn_nothing(users):
+    real = users.key("erin-isolation")
+    other_server = sign_user(b"another deployment's secret", "erin-isolation")
+    forged = "erin-isolation." + real.rsplit(".", 1)[1][::-1]
+    someone_elses = real.rsplit(".", 1)[0] + "x." + real.rsplit(".", 1)[1]  # another name, erin's signature
+    with users.client(retries=0) as c:
+        for key, code in (("erin-isolation", grpc.StatusCode.UNAUTHENTICATED), (other_server, grpc.StatusCode.PERMISSION_DENIED),
+                          (forged, grpc.StatusCode.PERMISSION_DENIED), (someone_elses, grpc.StatusCode.PERMISSION_DENIED)):
+            for call in (lambda: c.learn(key, f"hi {NAME}"), lambda: c.predict("hi", user=key), lambda: c.forget(key)):
+                with pytest.raises(grpc.RpcError) as e:
+                    call()
+                assert e.value.code() == code
+                assert "erin" not in e.value.details()  # the key is never echoed
+        time.sleep(1.0)
+        assert users.stored("erin-isolation") == 0
+        c.learn(real, f"hello {NAME}")
+        frank = users.key("frank-isolation")
+        assert NAME not in texts(c.predict("hello ", k=10, user=frank))  # another user sees nothing of erin's
+        assert NAME in texts(c.predict("hello ", k=10, user=real))
+
+
+def test_each_user_keeps_a_bounded_number_of_entries():
+    u = Users("sqlite", "", "--user-max-entries", "60")
+    try:
+        key = u.key("grace-bounds")
+        with u.client() as c:
+            for n in range(40):
+                c.learn(key, f"word{n}a word{n}b")  # 5 entries each: 2 words, 3 pairs
+            assert wait_until(lambda: u.stored("grace-bounds") > 0, timeout=5)
+            time.sleep(1.0)
+            assert u.stored("grace-bounds") <= 60
+            assert "word39a" in texts(c.predict("word39", k=5, user=key))  # the newest stays
+            assert "word0a" not in texts(c.predict("word0", k=5, user=key))  # the oldest went first
+    finally:
+        u.stop()
+
+
+def test_learning_is_written_on_drain(users):
+    u = Users(users.store, users.redis_url)
+    key = u.key("heidi-drain")
+    with u.client() as c:
+        c.learn(key, f"{NAME} is here")
+    assert u.server.terminate() == 0  # at once: before any write-behind
+    u.stop()
+    assert u.stored("heidi-drain") > 0
+
+
+def test_several_servers_see_each_others_learning(users, tmp_path):
+    """Two processes on one store (SQLite file or Redis): learning on one reaches the other,
+    and so does forgetting."""
+    a = Users(users.store, users.redis_url, data_dir=str(tmp_path))
+    b = Users(users.store, users.redis_url, data_dir=str(tmp_path))
+    try:
+        key = a.key("ivan-shared")
+        with a.client() as ca, b.client() as cb:
+            assert NAME not in texts(cb.predict("Zo", k=5, user=key))  # b caches ivan, empty
+            ca.learn(key, f"{NAME} again")
+            assert wait_until(lambda: NAME in texts(cb.predict("Zo", k=5, user=key)), timeout=5)
+            ca.forget(key)
+            assert wait_until(lambda: NAME not in texts(cb.predict("Zo", k=5, user=key)), timeout=5)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_server_without_a_user_store_says_so(server):
+    with NextWordClient(server.address, retries=0) as c:
+        assert c.predict("hi ")  # no user: as ever
+    off = ServerProcess("--model-dir", SHIPPED_MODEL, "--user-store", "off")
+    try:
+        with NextWordClient(off.address, retries=0) as c:
+            with pytest.raises(grpc.RpcError) as e:
+                c.learn("anyone.sig", "hello")
+            assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        off.stop()
+
+
+def test_typing_goes_on_while_redis_is_down():
+    r = Redis()
+    u = Users("redis", r.url)
+    try:
+        key = u.key("judy-down")
+        with u.client() as c:
+            c.learn(key, f"{NAME} rocks")
+            assert NAME in texts(c.predict("Zo", k=5, user=key))
+            r.stop()
+            newcomer = u.key("kim-down")  # not cached: the store cannot be asked
+            for _ in range(5):
+                assert c.predict("how are yo", user=newcomer)  # answers keep coming
+                assert NAME in texts(c.predict("Zo", k=5, user=key))  # from the cache
+            assert c.learn(newcomer, "this is dropped") == 0
+            assert u.server.health() == health_pb2.HealthCheckResponse.SERVING
+            assert wait_until(lambda: u.server.sample("nextword_user_store_up") == 0, timeout=5)
+            assert u.server.sample("nextword_user_store_errors_total", operation="load") >= 1
+            assert u.server.sample("nextword_user_messages_dropped_total") >= 1
+            with pytest.raises(grpc.RpcError) as e:
+                c.forget(key)
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        log = u.stop()
+        r.proc.kill()
+    assert "user store unreachable" in log
+    assert NAME.lower() not in log.lower() and "judy" not in log and "kim" not in log
+
+
+def test_no_learned_word_or_user_in_metrics(users):
+    key = users.key("leo-privacy")
+    with users.client() as c:
+        c.learn(key, f"{NAME} {NAME}")
+        c.predict("Zo", user=key)
+    scrape = users.server.metrics()
+    assert NAME.lower() not in scrape.lower() and "leo" not in scrape
+    assert users.server.sample("nextword_user_messages_learned_total") >= 1
