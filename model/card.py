@@ -81,4 +81,15 @@ def render(manifest: dict, train_args: dict, hardware: str, export_command: str,
             lines.append(f"| {t['rate']:g} | {p['ksr_3']:.2%} | {c['ksr_3']:.2%} | {p['words_left_wrong']:.2%} | "
                          f"{c['words_left_wrong']:.2%} |")
         lines.append("")
+    for figures in manifest.get("personal") or []:
+        lines += [f"## Personal suggestions: {figures['corpus']}", "",
+                  "Each user's messages typed in time order with their user model as it stands, then learned "
+                  "(`nextword evaluate --personal`; model/personal.py).", "",
+                  "| users | messages | | KSR@1 | KSR@3 | KSR@5 | top-1 | top-3 |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+        for name, group in figures["groups"].items():
+            for column, label in (("without", "LSTM"), ("with", "LSTM + user")):
+                g = group[column]
+                lines.append(f"| {name} | {group['messages']:,} | {label} | {g['ksr_1']:.2%} | {g['ksr_3']:.2%} | "
+                             f"{g['ksr_5']:.2%} | {g['top1_accuracy']:.2%} | {g['top3_accuracy']:.2%} |")
+        lines.append("")
     return "\n".join(lines)

@@ -24,6 +24,8 @@ COMMANDS = {
     "predict": ("service.tools.predict", "ask a running server for suggestions for some typed text", ""),
     "type": ("service.keyboard.terminal", "a terminal keyboard: type with a live suggestion strip (Tab, Alt+1/2/3 accept)", "clients"),
     "web": ("service.keyboard.web", "a typing page in the browser, forwarding to the gRPC server", ""),
+    "user-key": ("service.tools.userkey", "print a user key signed with this machine's server user secret "
+                 "(for --user of type and web, and for trying the API)", ""),
     "health": ("service.tools.health", "ask a running server's gRPC health service; exit 0 when SERVING", ""),
     "bench": ("service.tools.bench", "benchmark the server: Predict vs an empty RPC, context length, streams", "cpu"),
     "soak": ("service.tools.soak", "hold the server above capacity for minutes: statuses, latency and memory over time", "cpu"),

@@ -195,9 +195,10 @@ def main(args) -> int:
     if args.personal:
         from model import evaluate_personal
 
-        result = evaluate_personal.run(score, vocab, args.split, messages)
-        print(f"personal suggestions, {'the messages as one user' if messages else f'the {args.split} split'}:")
-        print(evaluate_personal.table(result))
+        corpus = f"{Path(args.messages).name}, as one user" if messages else f"chitchat-dataset, {args.split} split"
+        result = {"corpus": corpus, "personal": evaluate_personal.run(score, vocab, args.split, messages)}
+        print(f"personal suggestions: {corpus}")
+        print(evaluate_personal.table(result["personal"]))
     elif args.typos is not None:
         chosen = messages or load_corpus(args.corpus).splits[args.split][: args.limit or None]
         result = run_typist(args, score, vocab, chosen)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import io
 import json
 import logging
@@ -58,6 +59,9 @@ def add_arguments(p) -> None:
                    help="allow OUT to be model/pretrained, the model `nextword serve` ships with (maintainers only)")
     p.add_argument("--evaluation", default="", help="JSON written by `nextword evaluate --json` for this checkpoint (default: evaluate now)")
     p.add_argument("--corpus", nargs="+", metavar="FILE", help="corpus for the check contexts and evaluation (default: chitchat-dataset)")
+    p.add_argument("--personal-evaluation", nargs="+", default=[], metavar="JSON",
+                   help="JSON written by `nextword evaluate --model-dir DIR --personal --json` for a graph with the same "
+                        "bytes as the one exported: its figures go into the card")
     p.add_argument("--name", default="", help="model name for the manifest (default: nextword-<corpus>-lstm)")
     p.add_argument("--version", default="", help="model version for the manifest (default: the date and the corpus fingerprint)")
     p.add_argument("--int8", action="store_true", help="also write model.int8.onnx, dynamically quantised and checked against fp32")
@@ -227,11 +231,29 @@ def load_evaluation(path: str, checkpoint_path: str) -> dict:
     return data
 
 
+def load_personal(paths: list[str], graph: Path) -> list[dict]:
+    """Personal-suggestion figures measured on this very graph (same bytes)."""
+    sha1 = hashlib.sha1(graph.read_bytes()).hexdigest()
+    found = []
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            raise ExportError(f"cannot read personal evaluation {path}: {e}") from None
+        if "personal" not in data:
+            raise ExportError(f"{path} is not from `nextword evaluate --personal`")
+        if data.get("graph_sha1") != sha1:
+            raise ExportError(f"personal evaluation {path} was made with another graph than the {graph.name} exported")
+        found.append({"corpus": data["corpus"], "groups": data["personal"]})
+    return found
+
+
 def export_command(args, out: Path) -> str:
     """The `nextword export` command line that wrote this directory."""
     flags = [f"--checkpoint {args.checkpoint}", f"--out {out}"]
     flags += [f"--corpus {' '.join(args.corpus)}"] if args.corpus else []
     flags += [f"--evaluation {args.evaluation}"] if args.evaluation else []
+    flags += [f"--personal-evaluation {' '.join(args.personal_evaluation)}"] if args.personal_evaluation else []
     flags += [f"--{f.replace('_', '-')}" for f in ("int8", "int8_only", "replace_shipped_model", "force") if getattr(args, f)]
     flags += [f"--{f} {getattr(args, f)}" for f in ("name", "version") if getattr(args, f)]
     return "nextword export " + " ".join(flags)
@@ -295,6 +317,7 @@ def build(args, payload: dict, out: Path, tmp: Path) -> dict:
     graphs = sorted(p.name for p in tmp.glob("*.onnx"))
     meta = manifest(args, payload, model, evaluation, checks, graphs)
     meta["typing"] = typing
+    meta["personal"] = load_personal(args.personal_evaluation, graph)
     (tmp / MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")
     write_card(tmp, meta, payload, export_command(args, out))
     return meta

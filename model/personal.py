@@ -41,13 +41,12 @@ START = "<s>"  # the token before a message's first word
 ORDER = 3      # a word and at most two tokens before it
 
 # Mixture weights, tuned with `nextword evaluate --personal --split valid` (docs/DESIGN.md).
-CONTEXT_WEIGHT = (0.3, 0.3)  # most weight the followers of the last one / two tokens can get
-CONTEXT_TRUST = 2.0          # a context followed this many times per different word gets half that
-WORD_WEIGHT = 0.05           # most weight the user's word counts can get
-WORD_TRUST = 200.0           # words sent before the user's word counts get half that weight
-
-RECENT_WEIGHT = 0.0          # weight of the words of the user's last messages
-RECENT = 64                  # words that count as recent
+CONTEXT_WEIGHT = (0.2, 0.3)  # most weight the followers of the last one / two tokens can get
+CONTEXT_TRUST = 4.0          # a context followed this many times per different word gets half that
+WORD_WEIGHT = 0.02           # most weight the user's word counts can get
+WORD_TRUST = 1000.0          # words sent before the user's word counts get half that weight
+RECENT_WEIGHT = 0.05         # weight of the user's last RECENT words sent (the topic of the moment)
+RECENT = 64
 
 FREQUENT = 32      # the user's most frequent words, candidates for every strip
 FOLLOWERS = 32     # the most frequent followers of a context, candidates after it

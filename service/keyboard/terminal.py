@@ -7,8 +7,9 @@
 Tab accepts the middle suggestion, Alt+1/2/3 the left/middle/right one (replacing the
 partial word and adding a space, after which the next-word strip appears at once). A
 suggestion that fixes a typo is marked "~" and underlined; a mistyped word is
-autocorrected on space, and a backspace right after takes that back. Esc
-starts a new message; Ctrl+C or Ctrl+D quits. It talks over PredictStream, sending only
+autocorrected on space, and a backspace right after takes that back. Enter sends the
+message (with --user KEY the server learns it for that user, whose words then come up in
+the strip) and starts a new one; Esc drops it unsent; Ctrl+C or Ctrl+D quits. It talks over PredictStream, sending only
 what changed, so each keystroke costs the server at most one model step. When the server
 cannot be reached it says so and keeps retrying; typing goes on meanwhile.
 """
@@ -35,6 +36,7 @@ SLOT_WIDTH = 16
 
 
 def add_arguments(p) -> None:
+    p.add_argument("--user", default="", help="type as this user (a signed key: nextword user-key NAME); Enter sends and learns")
     add_address_flags(p, timeout=2.0)
 
 
@@ -49,9 +51,10 @@ def edit_between(old: str, new: str) -> tuple[int, str]:
 
 
 class TerminalKeyboard:
-    def __init__(self, address: str, timeout: float = 2.0, **app_options):
-        self.address, self.timeout = address, timeout
+    def __init__(self, address: str, timeout: float = 2.0, user: str = "", **app_options):
+        self.address, self.timeout, self.user = address, timeout, user
         self.keyboard = Keyboard()
+        self.outbox: list[str] = []  # messages sent (Enter), for the server to learn
         self.status = "connecting"
         self.latency_ms: float | None = None
         self.changed = asyncio.Event()
@@ -125,6 +128,13 @@ class TerminalKeyboard:
             self.keyboard.clear()
             after(event)
 
+        @kb.add("enter")
+        def _(event):
+            if self.keyboard.text.strip():
+                self.outbox.append(self.keyboard.text)
+                self.keyboard.clear()
+            after(event)
+
         @kb.add("c-c")
         @kb.add("c-d")
         def _(event):
@@ -146,7 +156,14 @@ class TerminalKeyboard:
                 try:
                     started = time.perf_counter()
                     if session is None:
-                        session = client.session(k=3)
+                        session, sent = client.session(k=3, user=self.user), None
+                    while self.outbox:  # the stream's text becomes the message, then it is sent
+                        if sent != self.outbox[0]:
+                            await asyncio.wait_for(session.text(self.outbox[0]), self.timeout)
+                        await asyncio.wait_for(session.send(), self.timeout)
+                        self.outbox.pop(0)
+                        sent = ""
+                    if sent is None:
                         suggestions = await asyncio.wait_for(session.text(text), self.timeout)
                     else:
                         delete, insert = edit_between(sent, text)
@@ -182,5 +199,5 @@ def _reason(error: Exception) -> str:
 def main(args) -> int:
     address = resolve_address(args)
     require_server(address)  # at start only: later outages are shown in the status line
-    asyncio.run(TerminalKeyboard(address, args.timeout).run())
+    asyncio.run(TerminalKeyboard(address, args.timeout, args.user).run())
     return 0

@@ -5,7 +5,8 @@ sharing this machine's cores). Every figure is printed next to the floor measure
 same run: on a noisy machine an absolute time means little, a ratio means a lot.
 
 Workloads are real typing: each client types sample chat messages one character at a
-time and asks for suggestions at every keystroke, as a keyboard does.
+time and asks for suggestions at every keystroke, as a keyboard does; the same typing as
+a user with a history of 20,000 learned entries, and Learn calls, are measured too.
 """
 from __future__ import annotations
 
@@ -74,12 +75,20 @@ async def _worker(stub, pb, kind: str, prefix: str, deadline: float, latencies: 
             await stub.Predict(pb.PredictRequest(text=f"{offset} {i} {SAMPLES[i % len(SAMPLES)]} "))
             latencies.append(time.perf_counter() - t)
         return
+    if kind == "learn":  # a sent message each time, learned for one user
+        while time.perf_counter() < deadline:
+            i += 1
+            t = time.perf_counter()
+            await stub.Learn(pb.LearnRequest(user="bench-learner", text=SAMPLES[i % len(SAMPLES)]))
+            latencies.append(time.perf_counter() - t)
+        return
     if kind == "stream":
         call = stub.PredictStream()
         await call.write(pb.StreamRequest(text=prefix))
         await call.read()
     messages = mistyped_samples() if kind == "typos" else SAMPLES
-    options = pb.PredictOptions(exact_only=kind == "exact")
+    user = kind.split(":", 1)[1] if kind.startswith("user:") else ""  # typing as a user with a history
+    options = pb.PredictOptions(exact_only=kind == "exact", user=user)
     while time.perf_counter() < deadline:
         message = messages[i % len(messages)]
         i += 1
@@ -155,7 +164,8 @@ def measure(address: str, kind: str, concurrency: int, seconds: float, context_w
 def start_server(model_dir: str | None, extra: str):
     """A `nextword serve` process on a free port; its own one-line error if it cannot start."""
     cmd = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--grpc-port", "0", "--metrics-port", "-1",
-           "--log-level", "WARNING", *(["--model-dir", model_dir] if model_dir else []), *extra.split()]
+           "--log-level", "WARNING", "--user-keys", "open", "--data-dir", tempfile.mkdtemp(prefix="nextword-bench-"),
+           *(["--model-dir", model_dir] if model_dir else []), *extra.split()]
     with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: nobody reads it while the server runs
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True)
         line = proc.stdout.readline()
@@ -210,6 +220,41 @@ def keystroke_rows(address: str, setup: str, args) -> None:
               flush=True)
 
 
+def grow_user(address: str, key: str, entries: int) -> int:
+    """Learn made-up messages for a user until it holds `entries` entries; returns how many."""
+    import grpc
+    import numpy as np
+
+    from model.personal import message_entries
+    from service.api.nextword.v1 import nextword_pb2 as pb
+    from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
+
+    words = sorted(set(" ".join(SAMPLES).split()))
+    rng, held = np.random.default_rng(7), set()
+    with grpc.insecure_channel(address) as channel:
+        stub = pb_grpc.NextWordStub(channel)
+        while len(held) < entries:
+            message = " ".join([*rng.choice(words, 6), f"zq{len(held)}x"])  # an unseen word each time
+            stub.Learn(pb.LearnRequest(user=key, text=message))
+            held |= set(message_entries(message))
+    return len(held)
+
+
+def personal_rows(address: str, setup: str, args) -> None:
+    """Typing as a user with a history of 200 and of 20,000 entries against no user; learning against the floor."""
+    plain = measure(address, "predict", 1, args.seconds)
+    print(row("keystroke, no user", setup, 1, plain))
+    for size in (200, 20000):
+        held = grow_user(address, f"bench-{size}", size)
+        r = measure(address, f"user:bench-{size}", 1, args.seconds)
+        print(row(f"keystroke, user of {held:,} entries", setup, 1, r, f"p50 {r['p50'] / plain['p50']:.2f}x no user"),
+              flush=True)
+    floor = measure(address, "ping", 1, args.seconds)
+    learn = measure(address, "learn", 1, args.seconds)
+    print(row("Ping (empty RPC, the floor)", setup, 1, floor))
+    print(row("Learn (a sent message)", setup, 1, learn, f"p50 {learn['p50'] / floor['p50']:.2f}x floor"), flush=True)
+
+
 def main(args) -> int:
     if args.seconds <= 0:
         raise UserError(f"--seconds must be positive, got {args.seconds}")
@@ -228,6 +273,7 @@ def main(args) -> int:
                 throughput_rows(address, setup, levels, args, n)
                 if first and args.workload == "typing":
                     keystroke_rows(address, setup, args)
+                    personal_rows(address, setup, args)
                 first = False
             finally:
                 proc.terminate()

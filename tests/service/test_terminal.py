@@ -172,3 +172,27 @@ def test_unreachable_server_is_reported_and_typing_resumes_when_it_is_back(tmp_p
                 back.stop()
 
     asyncio.run(session())
+
+
+def test_in_a_real_terminal_enter_sends_and_the_user_model_learns_it(server):
+    from pathlib import Path
+
+    from service.client import sign_user
+
+    key = sign_user((Path(server.data_dir) / "user-secret").read_bytes().strip(), "terminal-user")
+    child = pexpect.spawn(sys.executable, ["-m", "model.cli", "type", "--address", server.address, "--user", key],
+                          cwd=str(ROOT), timeout=15, dimensions=(10, 80), encoding="utf-8")
+    screen = Screen(child)
+    try:
+        screen.wait_for(lambda d: any("connected to" in line for line in d))
+        child.send("dinner at Quorbly")
+        screen.wait_for(lambda d: "dinner at Quorbly_" in d[1])
+        child.send("\r")  # Enter: sent, learned for the user, and a new empty message
+        screen.wait_for(lambda d: d[1].strip() == "_")
+        child.send("see you at Quo")
+        lines = screen.wait_for(lambda d: "see you at Quo_" in d[1] and "Quorbly" in d[0])
+        assert [w.strip() for w in lines[0].strip().strip("[]").split("|")][1] == "Quorbly"
+        child.send("\x04")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)

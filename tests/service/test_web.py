@@ -87,3 +87,32 @@ def test_a_typo_is_offered_as_a_correction_autocorrected_on_space_and_undone_by_
         page.wait_for_timeout(300)
         expect(text).to_have_value("how are ypu ")  # and it is not corrected again
         browser.close()
+
+
+def test_send_learns_the_message_for_the_pages_user(server):
+    from pathlib import Path
+
+    from service.client import sign_user
+
+    key = sign_user((Path(server.data_dir) / "user-secret").read_bytes().strip(), "web-user")
+    web = subprocess.Popen([sys.executable, "-m", "model.cli", "web", "--address", server.address, "--port", "0",
+                            "--user", key], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"(http://\S+/)", web.stdout.readline()).group(1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 420, "height": 420})
+            page.goto(url)
+            text = page.locator("#text")
+            text.press_sequentially("lunch at Wubbleton", delay=10)
+            expect(page.locator("#strip button.best")).not_to_have_text("Wubbleton")  # typing alone learns nothing
+            page.locator("#send").click()
+            expect(text).to_have_value("")  # sent: a new, empty message
+            text.press_sequentially("see you at Wub", delay=20)
+            expect(page.locator("#strip button.best")).to_have_text("Wubbleton")
+            page.keyboard.press("Enter")  # Enter sends too
+            expect(text).to_have_value("")
+            browser.close()
+    finally:
+        web.terminate()
+        web.wait(10)

@@ -1,0 +1,63 @@
+"""The user model and its evaluation, on examples worked by hand (model/personal.py)."""
+import numpy as np
+import pytest
+
+from model import evaluate_personal, personal
+from model.personal import Personalizer, UserModel, contexts_of, message_entries
+from model.suggest import Suggester
+from test_quality import VOCAB, constant_scorer
+
+
+def test_a_message_gives_words_as_sent_and_lower_cased_contexts():
+    assert message_entries("Hi, Zork!") == {"Hi": 1, "<s> hi": 1, "Zork": 1, ", zork": 1, "hi , zork": 1}
+    assert contexts_of("") == ("<s>",)
+    assert contexts_of("Hi ") == ("hi", "<s> hi")
+    assert contexts_of("well how are ") == ("are", "how are")  # the message did not start at "how"
+    assert contexts_of("ok. so ") == ("so", ". so")
+
+
+def test_removing_every_entry_leaves_an_empty_model():
+    user = UserModel()
+    user.learn("Hi Zork, hi zork", 1.0)
+    assert user.words == {"hi": 2, "zork": 2} and user.form("zork") in ("Zork", "zork")
+    for entry in list(user.entries):
+        user.remove(entry)
+    assert not user.entries and not user.words and not user.followers and not user.keys and user.total == 0
+
+
+def test_prune_drops_older_then_rarer_entries_first():
+    user = UserModel()
+    user.learn("old words", 0.0)
+    user.learn("new words here", 10 * 86400.0)
+    user.learn("new words here", 10 * 86400.0)
+    assert len(user) == 12
+    dropped = user.prune(11)  # down to 90%: 9 entries
+    assert len(user) == 9 and len(dropped) == 3
+    assert set(dropped) < {"old", "<s> old", "old words", "<s> old words"}  # the oldest day goes first
+    assert user.knows("new") and user.knows("words")
+
+
+def test_an_empty_user_model_changes_nothing():
+    row = constant_scorer([np.zeros(3)])[0][0]
+    plain = Suggester(VOCAB).strip(row, "", "th", 3)
+    mixed = Personalizer(VOCAB).strip(row, UserModel(), "", "th", 3)
+    assert [c.text for c in mixed] == [c.text for c in plain]
+
+
+def test_evaluation_counting_worked_example():
+    # "hi zork." typed twice by one user; constant LSTM: the .4, there .3, hi .15, them .05, <unk> .01.
+    # 1st time the user model is empty: both columns as in test_quality (3 suggestions: 6 keys,
+    # 1: 7 keys, 5: 6 keys). Then it learns hi, zork, "<s> hi", "hi zork", "<s> hi zork".
+    # 2nd time, before "zork" (contexts "hi" and "<s> hi", each followed once by one word):
+    #   a1 = .2 * 1/(1+4) = .04, a2 = .3 * 1/5 = .06, b = .02 * 2/1002, r = .05 (recent: hi, zork)
+    #   P(zork) = .85 * (.01 * 1/2) + .04 + .06 + .05/64 + b/2 ~ .105: 4th after the .34, there .255,
+    #   hi .128; after 'z' it is 1st. So: 5 suggestions 1 key, 1 and 3 suggestions 2 keys.
+    #   Before "hi" (context <s>): P(hi) ~ .177, 3rd: as without the user.
+    # Without: 12 of 16 keys (3), 14 (1), 12 (5). With: 6+4 (3), 7+5 (1), 6+3 (5).
+    result = evaluate_personal.run(constant_scorer, VOCAB, "test", ["hi zork.", "hi zork."])["one user"]
+    without, with_user = result["without"], result["with"]
+    assert without["characters"] == with_user["characters"] == 16
+    assert without["ksr_3"] == pytest.approx(1 - 12 / 16) and with_user["ksr_3"] == pytest.approx(1 - 10 / 16)
+    assert without["ksr_1"] == pytest.approx(1 - 14 / 16) and with_user["ksr_1"] == pytest.approx(1 - 12 / 16)
+    assert without["ksr_5"] == pytest.approx(1 - 12 / 16) and with_user["ksr_5"] == pytest.approx(1 - 9 / 16)
+    assert personal.CONTEXT_WEIGHT == (0.2, 0.3) and personal.CONTEXT_TRUST == 4.0  # the figures above
