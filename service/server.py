@@ -126,6 +126,7 @@ class NextWordServer:
         s = self.settings
         if s.user_store == "off":
             return None, None
+        secret = load_user_secret(user_secret_path(s), create=True) if s.user_keys == "signed" else b""
         ttl = s.user_ttl_days * 86400
         try:
             store = (RedisStore(s.redis_url, ttl) if s.user_store == "redis"
@@ -134,7 +135,6 @@ class NextWordServer:
             raise SettingsError(f"cannot open the user store in {data_path(s)}: {e.strerror}") from None
         except Exception as e:  # sqlite3's and redis's own errors: say which store, not a traceback
             raise SettingsError(f"cannot open the {s.user_store} user store: {e}") from None
-        secret = load_user_secret(user_secret_path(s), create=True) if s.user_keys == "signed" else b""
         users = Users(store, self.metrics, s.user_cache_users, s.user_max_entries)
         return users, UserKeys(s.user_keys, secret)
 

@@ -18,6 +18,7 @@ def add_arguments(p) -> None:
     p.add_argument("text", help="the text typed so far (end it with a space for next-word suggestions)")
     p.add_argument("-k", "--suggestions", type=int, default=3, help="how many suggestions (at least 1)")
     p.add_argument("--probability", action="store_true", help="show the model's probability of each word")
+    p.add_argument("--user", default="", help="as this user (a signed key: nextword user-key NAME)")
     add_address_flags(p, timeout=5.0)
 
 
@@ -28,7 +29,7 @@ def main(args) -> int:
     require_server(address)
     with NextWordClient(address, timeout=args.timeout) as client:
         try:
-            suggestions = client.predict(args.text, args.suggestions, args.probability)
+            suggestions = client.predict(args.text, args.suggestions, args.probability, user=args.user)
         except grpc.RpcError as e:
             raise ClientError(f"{address}: {e.code().name}: {e.details()}") from None
     if not suggestions and not suggestions.autocorrect:
