@@ -13,16 +13,19 @@ The strip mixes the LSTM with the user's distributions for the next word w after
 contexts c1 (the last token) and c2 (the last two):
     P(w) = (1 - a1 - a2 - b - r) P_lstm(w) + a1 P_user(w | c1) + a2 P_user(w | c2)
            + b P_user(w) + r P_recent(w)
-The weights grow with how much the user model knows (Witten-Bell-like): a context's with
-the times it was followed by a word against the number of different words that followed
-it, b with the words the user sent. A small fixed share goes to the user's last 64 words
-(the topic of the moment). A word outside the LSTM's
+The weights grow with how much the user model knows (Witten-Bell-like): a context's trust
+grows with the times it was followed by a word against the number of different words
+that followed it; c2 takes its share first and c1 its share of what is left. b grows with
+the words the user sent; r is a small fixed share for the user's last 64 words (the topic
+of the moment). P_lstm is tempered (p ** 0.7, renormalized): the LSTM is surer of itself
+than it should be next to what a user is known to write. A word outside the LSTM's
 vocabulary gets the LSTM's <unk> probability times its share of the user's words, so a
-user's names and jargon become suggestible with the user's casing.
+user's names and jargon become suggestible, with the user's casing.
 
 Cost per keystroke is flat in the history size: candidates are the LSTM's top words, the
-user's most frequent words and most frequent followers of v, and the user's words in the
-typed prefix's range when that range is small; each set is bounded.
+user's most frequent and most recent words, the most frequent followers of each context,
+and the user's words in the typed prefix's range when that range is small; each set is
+bounded.
 """
 from __future__ import annotations
 
@@ -41,12 +44,14 @@ START = "<s>"  # the token before a message's first word
 ORDER = 3      # a word and at most two tokens before it
 
 # Mixture weights, tuned with `nextword evaluate --personal --split valid` (docs/DESIGN.md).
-CONTEXT_WEIGHT = (0.2, 0.3)  # most weight the followers of the last one / two tokens can get
-CONTEXT_TRUST = 4.0          # a context followed this many times per different word gets half that
+CONTEXT_WEIGHT = (0.2, 0.4)  # most weight the followers of the last one / two tokens can get
+CONTEXT_TRUST = 8.0          # a context followed this many times per different word gets half that
 WORD_WEIGHT = 0.02           # most weight the user's word counts can get
 WORD_TRUST = 1000.0          # words sent before the user's word counts get half that weight
-RECENT_WEIGHT = 0.05         # weight of the user's last RECENT words sent (the topic of the moment)
+RECENT_WEIGHT = 0.03         # weight of the user's last RECENT words sent (the topic of the moment)
 RECENT = 64
+TEMPERATURE = 0.7            # the LSTM's probabilities to this power (renormalized) before mixing: it
+                             # is surer of itself than it should be next to what a user is known to write
 
 FREQUENT = 32      # the user's most frequent words, candidates for every strip
 FOLLOWERS = 32     # the most frequent followers of a context, candidates after it
@@ -182,12 +187,16 @@ class UserModel:
         return max(forms, key=lambda f: (forms[f], f == word))
 
     def weights(self, contexts: tuple[str, ...]) -> tuple[list[float], float]:
-        """(weight of each context's followers, weight of the word counts)."""
-        weights = []
+        """(weight of each context's followers, weight of the word counts). The longer
+        context goes first: the shorter one gets its share of what the longer leaves."""
+        trusts = []
         for context, most in zip(contexts, CONTEXT_WEIGHT):
             followed = self.followed.get(context, 0)
             trust = CONTEXT_TRUST * len(self.followers.get(context, ()))
-            weights.append(most * followed / (followed + trust) if followed else 0.0)
+            trusts.append(most * followed / (followed + trust) if followed else 0.0)
+        weights, left = [0.0] * len(trusts), 1.0
+        for n in reversed(range(len(trusts))):
+            weights[n], left = left * trusts[n], left * (1 - trusts[n])
         return weights, WORD_WEIGHT * self.total / (self.total + WORD_TRUST)
 
     def candidates(self, contexts: tuple[str, ...], prefix: str) -> set[str]:
@@ -233,6 +242,18 @@ class Personalizer:
     def __init__(self, vocab: Vocab, suggester: Suggester | None = None):
         self.vocab = vocab
         self.suggester = suggester or Suggester(vocab)
+        self._norm: tuple[np.ndarray | None, float] = (None, 0.0)  # the last row and its tempered log-normalizer
+
+    def tempered(self, logprobs: np.ndarray):
+        """p -> P_lstm(w) tempered: p ** TEMPERATURE, renormalized over the vocabulary. The
+        normalizer is kept for the last row: keystrokes within a word share their row."""
+        row, norm = self._norm
+        if row is not logprobs:
+            scaled = logprobs * TEMPERATURE
+            top = float(scaled.max())
+            norm = top + math.log(float(np.exp(scaled - top).sum()))
+            self._norm = (logprobs, norm)
+        return lambda logprob: math.exp(TEMPERATURE * logprob - norm)
 
     def top(self, logprobs: np.ndarray, user: UserModel, contexts: tuple[str, ...], prefix: str, k: int) -> list[Scored]:
         """The k most likely words starting with prefix (normalized) after the contexts, best first."""
@@ -243,7 +264,8 @@ class Personalizer:
         lstm_weight = 1.0 - sum(context_weights) - word_weight - recent_weight
         followers = [(weight / user.followed[c], user.followers[c]) for c, weight in zip(contexts, context_weights) if weight]
         total = max(user.total, 1)
-        unknown = math.exp(float(logprobs[UNK_ID]))
+        lstm_p = self.tempered(logprobs)
+        unknown = lstm_p(float(logprobs[UNK_ID]))
 
         def score(word: str, i: int, lstm: float) -> Scored:
             count = user.words.get(word, 0)
@@ -258,11 +280,11 @@ class Personalizer:
         scored = {}
         for i, lp in zip(ids.tolist(), lps.tolist()):
             word = self.vocab.tokens[i].lower()
-            scored[word] = score(word, i, math.exp(lp))
+            scored[word] = score(word, i, lstm_p(lp))
         for word in user.candidates(contexts, prefix):
             if word not in scored:
                 i = self.vocab.id(word)
-                scored[word] = score(word, i, 0.0 if i == UNK_ID else math.exp(float(logprobs[i])))
+                scored[word] = score(word, i, 0.0 if i == UNK_ID else lstm_p(float(logprobs[i])))
         return heapq.nlargest(k, scored.values(), key=lambda s: s.probability)
 
     def strip(self, logprobs: np.ndarray, user: UserModel, context: str, partial: str, k: int) -> list[Candidate]:

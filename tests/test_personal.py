@@ -45,14 +45,17 @@ def test_an_empty_user_model_changes_nothing():
 
 
 def test_evaluation_counting_worked_example():
-    # "hi zork." typed twice by one user; constant LSTM: the .4, there .3, hi .15, them .05, <unk> .01.
+    # "hi zork." typed twice by one user; constant LSTM: the .4, there .3, hi .15, them .05, . .04,
+    # </s> .04, <unk> .01, <s> .005, <num> .005; tempered (p ** .7, renormalized): the .3203,
+    # there .2619, hi .1612, them .0747, <unk> .0242.
     # 1st time the user model is empty: both columns as in test_quality (3 suggestions: 6 keys,
     # 1: 7 keys, 5: 6 keys). Then it learns hi, zork, "<s> hi", "hi zork", "<s> hi zork".
-    # 2nd time, before "zork" (contexts "hi" and "<s> hi", each followed once by one word):
-    #   a1 = .2 * 1/(1+4) = .04, a2 = .3 * 1/5 = .06, b = .02 * 2/1002, r = .05 (recent: hi, zork)
-    #   P(zork) = .85 * (.01 * 1/2) + .04 + .06 + .05/64 + b/2 ~ .105: 4th after the .34, there .255,
-    #   hi .128; after 'z' it is 1st. So: 5 suggestions 1 key, 1 and 3 suggestions 2 keys.
-    #   Before "hi" (context <s>): P(hi) ~ .177, 3rd: as without the user.
+    # 2nd time, before "zork": contexts "<s> hi" and "hi", each followed once by one word:
+    #   .4 * 1/(1 + 8) = .0444 for "<s> hi", (1 - .0444) * .2/9 = .0212 for "hi"; b = .02 * 2/1002;
+    #   r = .03 (recent: hi, zork); the LSTM keeps 1 - .0444 - .0212 - b - .03 = .9043.
+    #   P(zork) = .9043 * .0242/2 + .0444 + .0212 + b/2 + .03/64 = .077: 4th after the .290,
+    #   there .237, hi .146; after 'z' it is 1st. So: 5 suggestions 1 key, 1 and 3 suggestions 2 keys.
+    #   Before "hi" (context <s>): P(hi) = .175, 3rd: as without the user.
     # Without: 12 of 16 keys (3), 14 (1), 12 (5). With: 6+4 (3), 7+5 (1), 6+3 (5).
     result = evaluate_personal.run(constant_scorer, VOCAB, "test", ["hi zork.", "hi zork."])["one user"]
     without, with_user = result["without"], result["with"]
@@ -60,4 +63,14 @@ def test_evaluation_counting_worked_example():
     assert without["ksr_3"] == pytest.approx(1 - 12 / 16) and with_user["ksr_3"] == pytest.approx(1 - 10 / 16)
     assert without["ksr_1"] == pytest.approx(1 - 14 / 16) and with_user["ksr_1"] == pytest.approx(1 - 12 / 16)
     assert without["ksr_5"] == pytest.approx(1 - 12 / 16) and with_user["ksr_5"] == pytest.approx(1 - 9 / 16)
-    assert personal.CONTEXT_WEIGHT == (0.2, 0.3) and personal.CONTEXT_TRUST == 4.0  # the figures above
+    # the figures above were worked with these constants
+    assert (personal.CONTEXT_WEIGHT, personal.CONTEXT_TRUST, personal.TEMPERATURE) == ((0.2, 0.4), 8.0, 0.7)
+
+
+def test_the_mixture_is_as_worked_by_hand():
+    user = UserModel()
+    user.learn("hi zork.", 0.0)
+    row = constant_scorer([np.zeros(3)])[0][0]
+    top = {s.word: s.probability for s in Personalizer(VOCAB).top(row, user, contexts_of("hi "), "", 5)}
+    assert list(top) == ["the", "there", "hi", "zork", "them"]
+    assert top["zork"] == pytest.approx(0.077, abs=5e-4) and top["the"] == pytest.approx(0.2897, abs=5e-4)
