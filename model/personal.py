@@ -23,9 +23,9 @@ vocabulary gets the LSTM's <unk> probability times its share of the user's words
 user's names and jargon become suggestible, with the user's casing.
 
 Cost per keystroke is flat in the history size: candidates are the LSTM's top words, the
-user's most frequent and most recent words, the most frequent followers of each context,
-and the user's words in the typed prefix's range when that range is small; each set is
-bounded.
+most frequent followers of each context, and the user's words in the typed prefix's range
+when that range is small; each set is bounded. (Adding the user's most frequent and most
+recent words as candidates changed nothing measurable, so they are not.)
 """
 from __future__ import annotations
 
@@ -53,7 +53,6 @@ RECENT = 64
 TEMPERATURE = 0.7            # the LSTM's probabilities to this power (renormalized) before mixing: it
                              # is surer of itself than it should be next to what a user is known to write
 
-FREQUENT = 32      # the user's most frequent words, candidates for every strip
 FOLLOWERS = 32     # the most frequent followers of a context, candidates after it
 RANGE_SCAN = 32    # a prefix matching at most this many of the user's words: all are candidates
 
@@ -94,9 +93,9 @@ class UserModel:
         self.followed: dict[str, int] = {}             # context -> times a word followed it
         self.total = 0                                 # words sent
         self.keys: list[str] = []                      # the lower-cased words, sorted: prefix ranges
-        self.frequent: dict[str, int] = {}             # about the FREQUENT most frequent words
         self._top_followers: dict[str, list[str]] = {}
-        self.recent: deque[str] = deque(maxlen=RECENT)  # the last words sent, oldest first
+        self.recent: deque[str] = deque()              # the last RECENT words sent, oldest first
+        self.recent_counts: Counter[str] = Counter()    # ... and how often each is among them
         for entry, (count, seen) in sorted((entries or {}).items(), key=lambda e: e[1][1]):
             self.add(entry, count, seen)
 
@@ -131,8 +130,7 @@ class UserModel:
         forms = self.forms.setdefault(word, {})
         forms[entry] = forms.get(entry, 0) + count
         self.total += count
-        self.recent.extend([word] * min(count, RECENT))
-        self._note_frequent(word)
+        self._note_recent(word, count)
 
     def remove(self, entry: str) -> None:
         held = self.entries.pop(entry, None)
@@ -153,7 +151,6 @@ class UserModel:
         if _take(self.words, word, count):
             del self.forms[word]
             del self.keys[bisect.bisect_left(self.keys, word)]
-        self.frequent.pop(word, None)
 
     def prune(self, most: int) -> list[str]:
         """Keep at most `most` entries: older ones go first, and among those seen the same
@@ -165,18 +162,17 @@ class UserModel:
         dropped = order[: len(order) - keep]
         for entry in dropped:
             self.remove(entry)
-        self.frequent = dict(heapq.nlargest(FREQUENT, self.words.items(), key=lambda kv: kv[1]))
         return dropped
 
-    def _note_frequent(self, word: str) -> None:
-        count = self.words[word]
-        if word in self.frequent or len(self.frequent) < FREQUENT:
-            self.frequent[word] = count
-            return
-        least = min(self.frequent, key=self.frequent.get)
-        if count > self.frequent[least]:
-            del self.frequent[least]
-            self.frequent[word] = count
+    def _note_recent(self, word: str, count: int) -> None:
+        for _ in range(min(count, RECENT)):
+            self.recent.append(word)
+            self.recent_counts[word] += 1
+            if len(self.recent) > RECENT:
+                gone = self.recent.popleft()
+                self.recent_counts[gone] -= 1
+                if not self.recent_counts[gone]:
+                    del self.recent_counts[gone]
 
     def knows(self, word: str) -> bool:
         return word.lower() in self.words
@@ -201,8 +197,7 @@ class UserModel:
 
     def candidates(self, contexts: tuple[str, ...], prefix: str) -> set[str]:
         """The user's words worth scoring after the contexts for a lower-cased prefix (bounded)."""
-        found = {w for w in self.frequent if w.startswith(prefix)}
-        found.update(w for w in self.recent if w.startswith(prefix))
+        found = set()
         for context in contexts:
             found.update(w for w in self.top_followers(context) if w.startswith(prefix))
         lo = bisect.bisect_left(self.keys, prefix)
@@ -243,6 +238,7 @@ class Personalizer:
         self.vocab = vocab
         self.suggester = suggester or Suggester(vocab)
         self._norm: tuple[np.ndarray | None, float] = (None, 0.0)  # the last row and its tempered log-normalizer
+        self.ids = {t.lower(): i for i, t in enumerate(vocab.tokens) if is_word(t)}  # a user's word -> its id
 
     def tempered(self, logprobs: np.ndarray):
         """p -> P_lstm(w) tempered: p ** TEMPERATURE, renormalized over the vocabulary. The
@@ -259,33 +255,32 @@ class Personalizer:
         """The k most likely words starting with prefix (normalized) after the contexts, best first."""
         prefix = prefix.lower()
         context_weights, word_weight = user.weights(contexts)
-        recent = Counter(user.recent)
-        recent_weight = RECENT_WEIGHT if recent else 0.0
-        lstm_weight = 1.0 - sum(context_weights) - word_weight - recent_weight
+        recent, recent_weight = user.recent_counts, RECENT_WEIGHT / RECENT if user.recent_counts else 0.0
+        lstm_weight = 1.0 - sum(context_weights) - word_weight - RECENT * recent_weight
         followers = [(weight / user.followed[c], user.followers[c]) for c, weight in zip(contexts, context_weights) if weight]
-        total = max(user.total, 1)
+        words, word_share = user.words, word_weight / max(user.total, 1)
         lstm_p = self.tempered(logprobs)
-        unknown = lstm_p(float(logprobs[UNK_ID]))
+        unknown = lstm_p(float(logprobs[UNK_ID])) / max(user.total, 1)
 
-        def score(word: str, i: int, lstm: float) -> Scored:
-            count = user.words.get(word, 0)
-            if i == UNK_ID:
-                lstm = unknown * count / total
-            p = lstm_weight * lstm + word_weight * count / total + recent_weight * recent[word] / RECENT
+        def user_part(word: str) -> float:
+            p = word_share * words.get(word, 0) + recent_weight * recent.get(word, 0)
             for share, counts in followers:
                 p += share * counts.get(word, 0)
-            return Scored(word, i, p)
+            return p
 
+        scored: dict[str, tuple[float, int]] = {}
         ids, lps = self.suggester.top(logprobs, prefix, k)
-        scored = {}
         for i, lp in zip(ids.tolist(), lps.tolist()):
             word = self.vocab.tokens[i].lower()
-            scored[word] = score(word, i, lstm_p(lp))
+            scored[word] = (lstm_weight * lstm_p(lp) + user_part(word), i)
+        known = self.ids
         for word in user.candidates(contexts, prefix):
             if word not in scored:
-                i = self.vocab.id(word)
-                scored[word] = score(word, i, 0.0 if i == UNK_ID else lstm_p(float(logprobs[i])))
-        return heapq.nlargest(k, scored.values(), key=lambda s: s.probability)
+                i = known.get(word, UNK_ID)
+                lstm = unknown * words.get(word, 0) if i == UNK_ID else lstm_p(float(logprobs[i]))
+                scored[word] = (lstm_weight * lstm + user_part(word), i)
+        best = heapq.nlargest(k, scored.items(), key=lambda item: item[1][0])
+        return [Scored(word, i, p) for word, (p, i) in best]
 
     def strip(self, logprobs: np.ndarray, user: UserModel, context: str, partial: str, k: int) -> list[Candidate]:
         """Suggester.strip with the user's words mixed in (same casing rules)."""

@@ -96,15 +96,20 @@ def _signature(secret: bytes, user: str) -> str:
 
 
 def load_user_secret(path: Path, create: bool) -> bytes:
-    """The secret that signs user keys; made (random, readable by its owner only) if missing."""
+    """The secret that signs user keys; made (random, readable by its owner only) if missing.
+    Made whole beside it, then linked into place: workers starting together all read one."""
     try:
         if create and not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
+            draft = path.with_name(f".{path.name}.{os.getpid()}")
+            with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
                 f.write(secrets.token_hex(32) + "\n")
-        secret = path.read_bytes().strip()
-    except FileExistsError:  # another worker made it first
+            try:
+                os.link(draft, path)
+            except FileExistsError:  # another worker made it first
+                pass
+            finally:
+                draft.unlink()
         secret = path.read_bytes().strip()
     except OSError as e:
         raise SettingsError(f"cannot read the user secret {path}: {e.strerror}") from None

@@ -9,7 +9,8 @@
 - Every REFRESH_EVERY seconds a cached user's version is checked against the store, so
   several processes see each other's learning (and forgetting).
 - Bounds: a user keeps at most `max_entries` entries (UserModel.prune); the store drops
-  users unseen for the time to live; the cache keeps at most `max_users` users.
+  users who sent nothing for the time to live (typing alone does not count: it writes
+  nothing); the cache keeps at most `max_users` users.
 
 Logs and metrics say when the store is down or back; never a user, a key or a word.
 """
@@ -30,7 +31,7 @@ log = logging.getLogger("nextword.users")
 LOAD_WAIT = 0.5        # seconds a keystroke waits for a user's model to load
 FLUSH_EVERY = 0.5      # seconds between writes of what was learned
 REFRESH_EVERY = 1.0    # seconds before a cached user is checked against the store again
-EXPIRE_EVERY = 3600.0  # seconds between sweeps for expired users
+EXPIRE_EVERY = 3600.0  # seconds between sweeps for expired users (at most)
 MAX_PENDING = 10_000   # entries waiting to be written for one user, at most
 
 
@@ -191,11 +192,12 @@ class Users:
         self._evict()
 
     async def _run(self) -> None:
-        last_expiry = -EXPIRE_EVERY
+        every = min(EXPIRE_EVERY, max(self.store.ttl / 4, 1.0))  # a short time to live is kept closely too
+        last_expiry = -every
         while True:
             await asyncio.sleep(FLUSH_EVERY)
             await self.flush()
-            if time.monotonic() - last_expiry > EXPIRE_EVERY:
+            if time.monotonic() - last_expiry > every:
                 last_expiry = time.monotonic()
                 try:
                     gone = await self._call("expire", self.store.expire)

@@ -270,3 +270,39 @@ def test_no_learned_word_or_user_in_metrics(users):
     scrape = users.server.metrics()
     assert NAME.lower() not in scrape.lower() and "leo" not in scrape
     assert users.server.sample("nextword_user_messages_learned_total") >= 1
+
+
+def test_the_async_client_learns_sends_and_forgets(users):
+    import asyncio
+
+    from service.client import AsyncNextWordClient
+
+    key = users.key("mia-async")
+
+    async def go():
+        async with AsyncNextWordClient(users.server.address, timeout=5) as c:
+            assert await c.learn(key, f"ask {NAME}") == 2
+            assert (await c.predict("ask Zo", user=key))[0].text == NAME
+            async with c.session(user=key) as typing:
+                await typing.text("meet Blorptown")
+                await typing.send()
+                assert typing.typed == ""
+            assert (await c.predict("meet Blo", user=key))[0].text == "Blorptown"
+            await c.forget(key)
+            assert NAME not in [s.text for s in await c.predict("ask Zo", k=10, user=key)]
+
+    asyncio.run(go())
+
+
+def test_a_user_who_sends_nothing_for_the_time_to_live_is_deleted(users):
+    u = Users(users.store, users.redis_url, "--user-ttl-days", "0.00002")  # 1.7 seconds
+    try:
+        key = u.key("nina-expiry")
+        with u.client() as c:
+            c.learn(key, f"{NAME} for a moment")
+            assert NAME in texts(c.predict("Zo", k=5, user=key))
+            assert wait_until(lambda: u.stored("nina-expiry") > 0, timeout=5)
+            assert wait_until(lambda: u.stored("nina-expiry") == 0, timeout=10)  # expired in the store
+            assert wait_until(lambda: NAME not in texts(c.predict("Zo", k=5, user=key)), timeout=5)  # and here
+    finally:
+        u.stop()
