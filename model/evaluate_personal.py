@@ -62,7 +62,11 @@ class Comparison:
         quality.tally_message(self.personal, message, rows, ids, personal_ranker(self.personalizer, user, rows, message))
 
     def result(self) -> dict:
-        return {"messages": self.messages, "without": self.plain.result(), "with": self.personal.result()}
+        """Both columns, without perplexity: the user model ranks words, it is not scored as a
+        distribution (the rows' perplexity would be the LSTM's in both)."""
+        columns = {name: {k: v for k, v in t.result().items() if k != "perplexity"}
+                   for name, t in (("without", self.plain), ("with", self.personal))}
+        return {"messages": self.messages, **columns}
 
 
 def type_history(history: list[tuple[str, bool]], vocab: Vocab, score, comparison: Comparison) -> UserModel:
