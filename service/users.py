@@ -103,11 +103,17 @@ class Users:
         finally:
             self.loading.pop(user, None)
 
+    def _read(self, user: str) -> tuple[UserModel, int]:
+        """On the store's thread: the user's entries, built into a model (tens of ms for a
+        big user: not on the event loop)."""
+        entries, version = self.store.load(user)
+        return UserModel(entries), version
+
     async def _fetch(self, user: str) -> Cached:
-        entries, version = await self._call("load", self.store.load, user)
+        model, version = await self._call("load", self._read, user)
         cached = self.cache.get(user)
         if cached is None:
-            cached = Cached(UserModel(entries), version, time.monotonic())
+            cached = Cached(model, version, time.monotonic())
             self.cache[user] = cached
             self._evict()
             self.metrics.users_cached.set(len(self.cache))
@@ -118,8 +124,7 @@ class Users:
         try:
             version = await self._call("check", self.store.version, user)
             if version != cached.version and self.cache.get(user) is cached:
-                entries, version = await self._call("load", self.store.load, user)
-                model = UserModel(entries)
+                model, version = await self._call("load", self._read, user)
                 for entry, count in cached.added.items():  # what this process learned and has not written
                     model.add(entry, count, time.time())
                 for entry in cached.dropped:
@@ -127,6 +132,8 @@ class Users:
                 cached.model, cached.version = model, version
         except StoreDown:
             pass
+        except Exception as e:  # a bug: its type only, never its message (it could hold a word)
+            log.error("reloading a user's model failed: %s", type(e).__name__)
         finally:
             cached.checked, cached.checking = time.monotonic(), False
 
