@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -89,3 +91,35 @@ def wait_until(predicate, timeout: float = 10.0, every: float = 0.05) -> bool:
             return True
         time.sleep(every)
     return predicate()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Redis:
+    """A real redis-server on its own port, nothing saved to disk."""
+
+    def __init__(self):
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server not found: apt-get install redis-server (scripts/test installs it)"
+        self.port = free_port()
+        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        self.client = redis.Redis(port=self.port)
+        assert wait_until(self._answers), "redis-server did not start"
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def _answers(self) -> bool:
+        try:
+            return self.client.ping()
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)

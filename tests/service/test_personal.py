@@ -1,8 +1,5 @@
 """Personal suggestions through real servers: SQLite and a real redis-server, same tests."""
-import shutil
-import socket
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
@@ -11,43 +8,11 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from conftest import SHIPPED_MODEL
-from helpers import ServerProcess, wait_until
+from helpers import Redis, ServerProcess, wait_until
 from service.client import NextWordClient, sign_user
 from service.security import UserKeys
 
 NAME = "Zorblax"  # outside the vocabulary, and written by nobody else: any sight of it is a leak
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Redis:
-    """A real redis-server on its own port, nothing saved to disk."""
-
-    def __init__(self):
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server not found: apt-get install redis-server (scripts/test installs it)"
-        self.port = free_port()
-        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-
-        self.client = redis.Redis(port=self.port)
-        assert wait_until(self._answers), "redis-server did not start"
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def _answers(self) -> bool:
-        try:
-            return self.client.ping()
-        except Exception:
-            return False
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")
