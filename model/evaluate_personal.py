@@ -16,19 +16,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from model import quality
-from model.data import SPLITS, encode_messages, split_of, clean, chitchat_messages
+from model.data import SPLITS, chitchat_messages, clean, encode_messages, split_of
+from model.evaluate import ROWS as ROWS_OF_EVALUATE
 from model.personal import Personalizer, UserModel, contexts_of
 from model.suggest import Suggester
 from model.text import Vocab, normalize, token_spans
 
 MIN_HISTORY = 200  # train-split messages that make a user one "with history"
-ROWS = [
-    ("top1_accuracy", "next word, top-1 accuracy", "{:.2%}"),
-    ("top3_accuracy", "next word, top-3 accuracy", "{:.2%}"),
-    ("ksr_1", "keystroke savings, 1 suggestion", "{:.2%}"),
-    ("ksr_3", "keystroke savings, 3 suggestions", "{:.2%}"),
-    ("ksr_5", "keystroke savings, 5 suggestions", "{:.2%}"),
-]
+ROWS = [row for row in ROWS_OF_EVALUATE if row[0] in ("top1_accuracy", "top3_accuracy", "ksr_1", "ksr_3", "ksr_5")]
 
 
 def personal_ranker(personalizer: Personalizer, user: UserModel, rows, message: str) -> quality.Rank:

@@ -1,4 +1,4 @@
-"""Python client for nextword, sync (`NextWordClient`) and asyncio (`AsyncNextWordClient`).
+"""Python client for nextword (`NextWordClient`; its asyncio twin is service/async_client.py).
 
     with NextWordClient("localhost:50051") as client:
         client.predict("how are yo")            # [Suggestion(text='you', ...), ...]
@@ -21,7 +21,6 @@
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import queue
 import time
@@ -75,11 +74,11 @@ class Strip(list):
         self.autocorrect = autocorrect
 
 
-def _model_of(response: pb.PredictResponse) -> tuple[str, str]:
+def model_of(response: pb.PredictResponse) -> tuple[str, str]:
     return response.model_name, response.model_version
 
 
-def _suggestions(response: pb.PredictResponse) -> Strip:
+def strip_of(response: pb.PredictResponse) -> Strip:
     fix = response.autocorrect if response.HasField("autocorrect") else None
     return Strip([Suggestion(s.text, s.probability, KINDS.get(s.kind, "unknown")) for s in response.suggestions],
                  Autocorrect(fix.original, fix.replacement, round(fix.confidence, 4), fix.separator_length) if fix else None)
@@ -108,7 +107,7 @@ def channel_options(retries: int) -> list[tuple[str, object]]:
             ("grpc.max_reconnect_backoff_ms", 2000)]
 
 
-def _channel(api, addresses, retries: int, tls: bool, root_certificates, certificate_chain, private_key):
+def make_channel(api, addresses, retries: int, tls: bool, root_certificates, certificate_chain, private_key):
     """A channel from `api` (grpc or grpc.aio): TLS when asked for, retries, round-robin."""
     options, target = channel_options(retries), _target(addresses)
     if tls or root_certificates or certificate_chain:
@@ -117,7 +116,7 @@ def _channel(api, addresses, retries: int, tls: bool, root_certificates, certifi
     return api.insecure_channel(target, options)
 
 
-def _with_token(metadata, token: str | None):
+def with_token(metadata, token: str | None):
     """The shared-token header for servers started with --auth-token."""
     return [*(metadata or []), ("authorization", f"Bearer {token}")] if token else metadata
 
@@ -127,7 +126,7 @@ def wire_text(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def _options(probability: bool, layout: str, exact_only: bool, user: str) -> pb.PredictOptions:
+def predict_options(probability: bool, layout: str, exact_only: bool, user: str) -> pb.PredictOptions:
     return pb.PredictOptions(include_probability=probability, keyboard_layout=layout, exact_only=exact_only, user=user)
 
 
@@ -162,9 +161,9 @@ class NextWordClient:
                  tls: bool = False, root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
                  private_key: bytes | None = None, metadata: list[tuple[str, str]] | None = None,
                  token: str | None = None):
-        self.channel = _channel(grpc, addresses, retries, tls, root_certificates, certificate_chain, private_key)
+        self.channel = make_channel(grpc, addresses, retries, tls, root_certificates, certificate_chain, private_key)
         self.stub = pb_grpc.NextWordStub(self.channel)
-        self.timeout, self.metadata = timeout, _with_token(metadata, token)
+        self.timeout, self.metadata = timeout, with_token(metadata, token)
 
     def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None, *,
                 layout: str = "", exact_only: bool = False, user: str = "") -> Strip:
@@ -172,9 +171,9 @@ class NextWordClient:
         qwerty, qwertz or azerty for typo tolerance; `exact_only`: no corrections; `user`:
         a signed user key (see `sign_user`), to mix in that user's own words."""
         request = pb.PredictRequest(text=wire_text(text), max_suggestions=k,
-                                    options=_options(probability, layout, exact_only, user))
+                                    options=predict_options(probability, layout, exact_only, user))
         response = self.stub.Predict(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
-        return _suggestions(response)
+        return strip_of(response)
 
     def learn(self, user: str, text: str, timeout: float | None = None) -> int:
         """Tell the server a message was sent, so the user's suggestions learn from it;
@@ -195,7 +194,7 @@ class NextWordClient:
 
     def session(self, k: int = 3, probability: bool = False, *, layout: str = "", exact_only: bool = False,
                 user: str = "") -> "TypingSession":
-        return TypingSession(self.stub, k, _options(probability, layout, exact_only, user), self.metadata)
+        return TypingSession(self.stub, k, predict_options(probability, layout, exact_only, user), self.metadata)
 
     def close(self) -> None:
         self.channel.close()
@@ -250,8 +249,8 @@ class TypingSession:
                 self.resumed += 1
                 if "edit" in input_:
                     input_ = {"text": new_text}  # a new stream starts from the whole text
-        self.typed, self.model = new_text, _model_of(response)
-        return _suggestions(response)
+        self.typed, self.model = new_text, model_of(response)
+        return strip_of(response)
 
     def send(self) -> Strip:
         """The text was sent: the server learns it for the session's user and starts a new,
@@ -278,127 +277,3 @@ class TypingSession:
 
     def __exit__(self, *exc):
         self.close()
-
-
-class AsyncNextWordClient:
-    """The asyncio twin of NextWordClient (grpc.aio)."""
-
-    def __init__(self, addresses: str | list[str] = "localhost:50051", *, timeout: float = 2.0, retries: int = 3,
-                 tls: bool = False, root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
-                 private_key: bytes | None = None, metadata: list[tuple[str, str]] | None = None,
-                 token: str | None = None):
-        self.channel = _channel(grpc.aio, addresses, retries, tls, root_certificates, certificate_chain, private_key)
-        self.stub = pb_grpc.NextWordStub(self.channel)
-        self.timeout, self.metadata = timeout, _with_token(metadata, token)
-
-    async def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None, *,
-                      layout: str = "", exact_only: bool = False, user: str = "") -> Strip:
-        request = pb.PredictRequest(text=wire_text(text), max_suggestions=k,
-                                    options=_options(probability, layout, exact_only, user))
-        response = await self.stub.Predict(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
-        return _suggestions(response)
-
-    async def learn(self, user: str, text: str, timeout: float | None = None) -> int:
-        request = pb.LearnRequest(user=user, text=wire_text(text))
-        response = await self.stub.Learn(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
-        return response.words
-
-    async def forget(self, user: str, timeout: float | None = None) -> None:
-        await self.stub.Forget(pb.ForgetRequest(user=user), timeout=timeout or self.timeout, metadata=self.metadata,
-                               wait_for_ready=True)
-
-    async def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
-        return await self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
-
-    async def ping(self, timeout: float | None = None) -> None:
-        await self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
-
-    def session(self, k: int = 3, probability: bool = False, *, layout: str = "",
-                exact_only: bool = False, user: str = "") -> "AsyncTypingSession":
-        return AsyncTypingSession(self.stub, k, _options(probability, layout, exact_only, user), self.metadata)
-
-    async def close(self) -> None:
-        await self.channel.close()
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.close()
-
-
-class _StreamBroken(Exception):
-    def __init__(self, error: grpc.RpcError):
-        self.error = error
-
-
-class AsyncTypingSession:
-    """The asyncio twin of TypingSession: one PredictStream, resumed from the whole text on
-    a new stream when the old one breaks (server restarted), for up to `resume_seconds`."""
-
-    def __init__(self, stub, k: int, options: pb.PredictOptions, metadata=None, resume_seconds: float = 10.0):
-        self.k, self.options, self.sequence = k, options, 0
-        self.stub, self.metadata, self.resume_seconds = stub, metadata, resume_seconds
-        self.model: tuple[str, str] | None = None
-        self.typed = ""
-        self.resumed = 0
-        self._open()
-
-    def _open(self) -> None:
-        self._call = self.stub.PredictStream(metadata=self.metadata, wait_for_ready=True)
-
-    async def _ask(self, **input_) -> pb.PredictResponse:
-        request = pb.StreamRequest(max_suggestions=self.k, sequence=self.sequence, options=self.options, **input_)
-        try:
-            await self._call.write(request)
-        except grpc.RpcError as e:  # the stream broke under us (grpc reports a failed write as INTERNAL)
-            raise _StreamBroken(e) from e
-        response = await self._call.read()
-        if response is grpc.aio.EOF:
-            raise ClientError("the server closed the typing session")
-        return response
-
-    async def _send(self, new_text: str, /, **input_) -> Strip:
-        self.sequence += 1
-        give_up, backoff = time.monotonic() + self.resume_seconds, 0.1
-        while True:
-            try:
-                response = await self._ask(**input_)
-                break
-            except (grpc.RpcError, _StreamBroken) as e:
-                broken = isinstance(e, _StreamBroken) or e.code() == grpc.StatusCode.UNAVAILABLE
-                if not broken or time.monotonic() > give_up:
-                    raise e.error if isinstance(e, _StreamBroken) else e
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
-                self._call.cancel()
-                self._open()
-                self.resumed += 1
-                if "edit" in input_:
-                    input_ = {"text": new_text}  # a new stream starts from the whole text
-        self.typed, self.model = new_text, _model_of(response)
-        return _suggestions(response)
-
-    async def send(self) -> Strip:
-        """As TypingSession.send."""
-        return await self._send("", text=self.typed, send=True)
-
-    async def text(self, text: str) -> Strip:
-        text = wire_text(text)
-        return await self._send(text, text=text)
-
-    async def edit(self, delete: int = 0, insert: str = "") -> Strip:
-        insert = wire_text(insert)
-        text = self.typed[: max(len(self.typed) - delete, 0)] + insert
-        return await self._send(text, edit=pb.TextEdit(delete=delete, insert=insert))
-
-    async def close(self) -> None:
-        if not self._call.done():
-            await self._call.done_writing()
-        self._call.cancel()
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *exc):
-        await self.close()

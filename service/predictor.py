@@ -119,10 +119,13 @@ class Predictor:
     def new_stream(self) -> StreamState:
         return StreamState("", ContextCache(4))
 
-    def check(self, text: str, k: int, layout: str) -> tuple[int, str]:
-        """Validate a request; returns the number of suggestions to give and the layout."""
+    def check_length(self, text: str) -> None:
         if len(text) > self.settings.max_text_chars:
             raise InvalidInput(f"text is {len(text)} characters long; the limit is {self.settings.max_text_chars}")
+
+    def check(self, text: str, k: int, layout: str) -> tuple[int, str]:
+        """Validate a request; returns the number of suggestions to give and the layout."""
+        self.check_length(text)
         k = k or DEFAULT_SUGGESTIONS
         if k > self.settings.max_suggestions:
             raise InvalidInput(f"max_suggestions is {k}; this server gives at most {self.settings.max_suggestions}")

@@ -107,8 +107,7 @@ class NextWordServicer(pb_grpc.NextWordServicer):
                                        exact_only=options.exact_only, user=model)
 
     async def _learn(self, key: str, text: str) -> int:
-        if len(text) > self.predictor.settings.max_text_chars:
-            raise InvalidInput(f"text is {len(text)} characters long; the limit is {self.predictor.settings.max_text_chars}")
+        self.predictor.check_length(text)
         user = self._user(key)
         if user is None:
             raise InvalidInput("learning needs a user key")

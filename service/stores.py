@@ -11,6 +11,7 @@ process), away from the event loop.
 """
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -48,39 +49,39 @@ class SqliteStore:
 
     def write(self, user: str, added: dict[str, int], dropped: list[str], now: float) -> int:
         """Add counts, drop entries; returns the user's new version."""
-        with _down("SQLite"):
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self.db.executemany(
-                    "INSERT INTO entries VALUES (?, ?, ?, ?) ON CONFLICT (user, entry) "
-                    "DO UPDATE SET count = count + excluded.count, seen = excluded.seen",
-                    [(user, e, c, now) for e, c in added.items()])
-                self.db.executemany("DELETE FROM entries WHERE user = ? AND entry = ?", [(user, e) for e in dropped])
-                self.db.execute("INSERT INTO users VALUES (?, 1, ?) ON CONFLICT (user) "
-                                "DO UPDATE SET version = version + 1, seen = excluded.seen", (user, now))
-                version = self.db.execute("SELECT version FROM users WHERE user = ?", (user,)).fetchone()[0]
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            return version
+        with self._transaction():
+            self.db.executemany(
+                "INSERT INTO entries VALUES (?, ?, ?, ?) ON CONFLICT (user, entry) "
+                "DO UPDATE SET count = count + excluded.count, seen = excluded.seen",
+                [(user, e, c, now) for e, c in added.items()])
+            self.db.executemany("DELETE FROM entries WHERE user = ? AND entry = ?", [(user, e) for e in dropped])
+            self.db.execute("INSERT INTO users VALUES (?, 1, ?) ON CONFLICT (user) "
+                            "DO UPDATE SET version = version + 1, seen = excluded.seen", (user, now))
+            return self.db.execute("SELECT version FROM users WHERE user = ?", (user,)).fetchone()[0]
 
     def forget(self, user: str) -> None:
-        with _down("SQLite"):
-            self.db.execute("BEGIN IMMEDIATE")
+        with self._transaction():
             self.db.execute("DELETE FROM entries WHERE user = ?", (user,))
             self.db.execute("DELETE FROM users WHERE user = ?", (user,))
-            self.db.execute("COMMIT")
 
     def expire(self, now: float | None = None) -> int:
         """Delete the users not seen for the time to live; returns how many."""
         cutoff = (now or time.time()) - self.ttl
+        with self._transaction():
+            self.db.execute("DELETE FROM entries WHERE user IN (SELECT user FROM users WHERE seen < ?)", (cutoff,))
+            return self.db.execute("DELETE FROM users WHERE seen < ?", (cutoff,)).rowcount
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """One write transaction, taken at once (other processes wait for it), undone on error."""
         with _down("SQLite"):
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("DELETE FROM entries WHERE user IN (SELECT user FROM users WHERE seen < ?)", (cutoff,))
-            gone = self.db.execute("DELETE FROM users WHERE seen < ?", (cutoff,)).rowcount
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
             self.db.execute("COMMIT")
-            return gone
 
     def close(self) -> None:
         self.db.close()
@@ -141,16 +142,10 @@ class RedisStore:
         self.redis.close()
 
 
-class _down:
+@contextlib.contextmanager
+def _down(name: str, errors: tuple = (sqlite3.Error, OSError)):
     """Turns the store's own errors into StoreDown (its type only: no user data in it)."""
-
-    def __init__(self, name: str, errors: tuple = (sqlite3.Error, OSError)):
-        self.name, self.errors = name, errors
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, tb):
-        if error is not None and isinstance(error, self.errors):
-            raise StoreDown(f"{self.name}: {type(error).__name__}") from None
-        return False
+    try:
+        yield
+    except errors as error:
+        raise StoreDown(f"{name}: {type(error).__name__}") from None

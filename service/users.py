@@ -94,14 +94,19 @@ class Users:
         except (StoreDown, asyncio.TimeoutError):
             return None
 
-    async def _load(self, user: str) -> Cached:
-        """Load a user into the cache once, however many calls ask at the same time."""
-        if user not in self.loading:
-            self.loading[user] = asyncio.ensure_future(self._fetch(user))
-        try:
-            return await asyncio.shield(self.loading[user])
-        finally:
-            self.loading.pop(user, None)
+    def _load(self, user: str) -> asyncio.Future:
+        """The user's loading into the cache: one per user, however many calls wait on it
+        (each behind asyncio.shield, so a caller that gives up does not cancel it)."""
+        loading = self.loading.get(user)
+        if loading is None:
+            loading = self.loading[user] = asyncio.ensure_future(self._fetch(user))
+            loading.add_done_callback(lambda done: self._loaded(user, done))
+        return loading
+
+    def _loaded(self, user: str, done: asyncio.Future) -> None:
+        self.loading.pop(user, None)
+        if not done.cancelled():
+            done.exception()  # seen, so asyncio does not log it again: _call counted and logged it
 
     def _read(self, user: str) -> tuple[UserModel, int]:
         """On the store's thread: the user's entries, built into a model (tens of ms for a
@@ -149,7 +154,7 @@ class Users:
     async def learn(self, user: str, message: str) -> int:
         """Learn a sent message; returns the words counted (0 when dropped: store down)."""
         try:
-            cached = self.cache.get(user) or await self._load(user)
+            cached = self.cache.get(user) or await asyncio.shield(self._load(user))
         except StoreDown:
             self.metrics.learn_dropped.inc()
             return 0

@@ -9,8 +9,9 @@ partial word and adding a space, after which the next-word strip appears at once
 suggestion that fixes a typo is marked "~" and underlined; a mistyped word is
 autocorrected on space, and a backspace right after takes that back. Enter sends the
 message (with --user KEY the server learns it for that user, whose words then come up in
-the strip) and starts a new one; Esc drops it unsent; Ctrl+C or Ctrl+D quits. It talks over PredictStream, sending only
-what changed, so each keystroke costs the server at most one model step. When the server
+the strip) and starts a new one; Esc drops it unsent; Ctrl+C or Ctrl+D quits. It talks
+over PredictStream, sending only what changed, so each keystroke costs the server at most
+one model step. When the server
 cannot be reached it says so and keeps retrying; typing goes on meanwhile.
 """
 from __future__ import annotations
@@ -24,8 +25,8 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.layout import HSplit, Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 
+from service.async_client import AsyncNextWordClient
 from service.client import (
-    AsyncNextWordClient,
     add_address_flags,
     require_server,
     resolve_address,

@@ -240,7 +240,7 @@ def test_no_learned_word_or_user_in_metrics(users):
 def test_the_async_client_learns_sends_and_forgets(users):
     import asyncio
 
-    from service.client import AsyncNextWordClient
+    from service.async_client import AsyncNextWordClient
 
     key = users.key("mia-async")
 
