@@ -43,7 +43,7 @@ from model.text import UNK_ID, Vocab, is_word, tokenize
 START = "<s>"  # the token before a message's first word
 ORDER = 3      # a word and at most two tokens before it
 
-# Mixture weights, tuned with `nextword evaluate --personal --split valid` (docs/DESIGN.md).
+# Mixture weights, tuned with scripts/tune-personal on valid-split users (docs/DESIGN.md).
 CONTEXT_WEIGHT = (0.2, 0.4)  # most weight the followers of the last one / two tokens can get
 CONTEXT_TRUST = 8.0          # a context followed this many times per different word gets half that
 WORD_WEIGHT = 0.02           # most weight the user's word counts can get
