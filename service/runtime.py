@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from model.contract import VOCAB, ModelError, check_signature, feed, graph_path, read_manifest, rows_depend_on_each_other
+from model.contract import INT8_GRAPH, VOCAB, ModelError, check_signature, feed, graph_path, read_manifest, rows_depend_on_each_other
 from model.text import TOKENIZER_VERSION, Vocab
 
 log = logging.getLogger("nextword.runtime")
@@ -34,21 +34,70 @@ class Step:
 PROVIDER_OPTIONS = {"CUDAExecutionProvider": {"use_tf32": "0"}}
 
 
-def choose_providers(wanted: str) -> list[str]:
-    """Execution providers for a setting; asking for one that is not there is an error."""
-    available = ort.get_available_providers()
+# The int8 graph's DynamicQuantizeLinear and DynamicQuantizeLSTM have CPU kernels only
+# (onnxruntime's CUDA and TensorRT providers have none), so on a GPU it would copy tensors
+# between the devices around every quantised node, and it is fed one row per call anyway
+# (model.contract.rows_depend_on_each_other): a GPU serves the fp32 graph.
+ON_CPU_ONLY = "its quantised operators have CPU kernels only"
+FP32_FOR_GPU = "serve an fp32 model.onnx on a GPU (nextword export writes one unless --int8-only)"
+
+
+def choose_providers(wanted: str, graph: Path, available: list[str] | None = None) -> list[str]:
+    """Execution providers for a setting and the graph to run; asking for one that is not
+    there, or for a GPU with the int8 graph, is an error. `auto` takes CUDA where it is
+    usable and the graph can use it."""
+    available = ort.get_available_providers() if available is None else available
+    quantised = graph.name == INT8_GRAPH
     if wanted == "auto":
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"] if "CUDAExecutionProvider" in available else ["CPUExecutionProvider"]
+        if "CUDAExecutionProvider" in available and not quantised:
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if "CUDAExecutionProvider" in available:
+            log.warning("provider auto: %s runs on the CPU (%s); %s", graph.name, ON_CPU_ONLY, FP32_FOR_GPU)
+        return ["CPUExecutionProvider"]
     name = PROVIDER_NAMES[wanted]
     if name not in available:
         raise ModelError(f"provider {wanted} ({name}) is not available in this onnxruntime build "
                          f"(available: {', '.join(available)}); install the 'gpu' extra on a machine with a GPU")
-    return [name, "CPUExecutionProvider"] if name != "CPUExecutionProvider" else [name]
+    if name == "CPUExecutionProvider":
+        return [name]
+    if quantised:
+        raise ModelError(f"{graph.name} cannot run on provider {wanted}: {ON_CPU_ONLY}; {FP32_FOR_GPU}")
+    return [name, "CPUExecutionProvider"]
 
 
 def with_options(providers: list[str]) -> list:
     """The providers as onnxruntime takes them, with the options above."""
     return [(name, PROVIDER_OPTIONS[name]) if name in PROVIDER_OPTIONS else name for name in providers]
+
+
+def start_session(graph: Path, options: ort.SessionOptions, wanted: str) -> ort.InferenceSession:
+    """A session on the providers chosen for `wanted`, the first of them started, or an error;
+    `auto` settles for the CPU with a warning when CUDA is listed but cannot start."""
+    providers = choose_providers(wanted, graph)
+    try:
+        session = open_session(graph, options, providers)
+    except ModelError as e:
+        if wanted != "auto" or providers[0] == "CPUExecutionProvider":
+            raise
+        log.warning("provider auto: %s; serving on the CPU", e)
+        return open_session(graph, options, ["CPUExecutionProvider"])
+    if session.get_providers()[0] != providers[0]:  # onnxruntime only warns when CUDA cannot start
+        if wanted != "auto":
+            raise ModelError(f"provider {wanted} ({providers[0]}) did not start: onnxruntime's messages above say why "
+                             f"(it needs a GPU and the CUDA 13 and cuDNN 9 libraries)")
+        log.warning("provider auto: %s did not start; serving on the CPU", providers[0])
+    return session
+
+
+def open_session(graph: Path, options: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
+    """A session on these providers. No fallback: onnxruntime would otherwise print to
+    stdout and go on with the next provider when one raises (TensorRT without its libraries)."""
+    try:
+        return ort.InferenceSession(str(graph), options, providers=with_options(providers), enable_fallback=0)
+    except Exception as e:  # onnxruntime raises its own types for unreadable graphs and failed providers
+        reason = str(e).splitlines()[0]
+        raise ModelError(f"onnxruntime cannot load {graph} on {providers[0]}: "
+                         f"{reason if len(reason) <= 400 else reason[:400] + '...'}") from None
 
 
 class Runtime:
@@ -75,12 +124,7 @@ class Runtime:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(onnx_file), options, providers=with_options(choose_providers(provider)))
-        except ModelError:
-            raise
-        except Exception as e:  # onnxruntime raises its own types for unreadable graphs
-            raise ModelError(f"onnxruntime cannot load {onnx_file}: {str(e).splitlines()[0][:300]}") from None
+        self.session = start_session(onnx_file, options, provider)
         self.provider = self.session.get_providers()[0]
         self.graph = onnx_file.name
         self.one_at_a_time = rows_depend_on_each_other(onnx_file)

@@ -33,7 +33,7 @@ class Settings:
     metrics_port: int = _doc(9400, "Prometheus /metrics port (0: pick a free one; -1: no metrics endpoint)")
     model_dir: str = _doc(str(SHIPPED_MODEL), "model directory (model.onnx, vocab.txt, manifest.json)")
     int8: bool = _doc(False, "serve model.int8.onnx instead of model.onnx (a directory with only the int8 graph, like the shipped one, serves it either way)")
-    provider: str = _doc("auto", "onnxruntime execution provider: auto (CUDA if usable, else CPU), cpu, cuda, tensorrt", choices=PROVIDERS)
+    provider: str = _doc("auto", "onnxruntime execution provider: auto (CUDA if usable and the graph is fp32, else CPU), cpu, cuda, tensorrt", choices=PROVIDERS)
     threads: int = _doc(1, "onnxruntime intra-op threads per inference (0: onnxruntime's default)")
     workers: str = _doc("1", "server processes sharing the gRPC port (SO_REUSEPORT), each with its own model, cache and "
                              "batcher, one /metrics for all; auto: one per core")

@@ -13,13 +13,17 @@ import time
 import urllib.request
 
 import grpc
+import onnxruntime
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import ROOT
+from conftest import ROOT, SHIPPED_MODEL
+from model.contract import graph_path
 from service.runtime import choose_providers
 
-# what `--provider auto` picks here: CPU, or CUDA where onnxruntime-gpu finds a GPU
-EXPECTED_PROVIDER = choose_providers("auto")[0]
+# what `--provider auto` picks here for the shipped model: its int8 graph runs on the CPU
+# even where onnxruntime-gpu finds a GPU
+EXPECTED_PROVIDER = choose_providers("auto", graph_path(SHIPPED_MODEL, int8=False))[0]
+CUDA_USABLE = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 READY = re.compile(r"serving on \S+:(\d+) \(gRPC\), (?:metrics on \S+:(\d+)|metrics off)")
 

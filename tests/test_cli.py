@@ -69,7 +69,11 @@ MISTAKES = [
     (["health", "--address", "NO_SERVER"], "UNAVAILABLE — is a server running there?"),
     (["bench", "--seconds", "0"], "--seconds must be positive"),
     (["bench", "--concurrency", "1,x"], "--concurrency must be a comma-separated list"),
-    (["bench", "--model-dir", "/no/such/model", "--seconds", "0.1"], "the server did not start: nextword serve: error: model directory not found"),
+    (["bench", "--providers", "cpu,gpu"], "--providers takes a comma-separated list of auto, cpu, cuda, tensorrt"),
+    (["bench", "--model-batches", "1,x"], "--model-batches must be a comma-separated list"),
+    (["bench", "--model-dir", "/no/such/model"], "nextword bench: error: model directory not found: /no/such/model"),
+    (["bench", "--model-dir", "/no/such/model", "--seconds", "0.1", "--model-batches", "0"],
+     "the server did not start: nextword serve: error: model directory not found"),
     (["soak", "--minutes", "0"], "--minutes must be positive"),
     (["launch"], "invalid choice: 'launch'"),
 ]

@@ -20,6 +20,7 @@ import tempfile
 import time
 
 from model.errors import UserError
+from service.settings import PROVIDERS, Settings
 
 SAMPLES = [
     "hey how are you doing today?", "I'm good thanks, what about you", "what are you up to this weekend",
@@ -43,6 +44,8 @@ def add_arguments(p) -> None:
     p.add_argument("--server-args", default="", help="extra flags for the server, e.g. \"--max-batch 1\"")
     p.add_argument("--workers", default="1", help="comma-separated worker counts to run the throughput table with, e.g. 1,2")
     p.add_argument("--providers", default="cpu", help="comma-separated execution providers, e.g. cpu,cuda (side by side)")
+    p.add_argument("--model-batches", default="1,64,256,1024",
+                   help="batch sizes for the model-alone rows (one token step in this process, per provider); 0: none")
     p.add_argument("--workload", default="typing", choices=["typing", "cold"],
                    help="typing: keystrokes of chat messages; cold: every request a new context (model steps, for batching)")
 
@@ -179,14 +182,14 @@ def start_server(model_dir: str | None, extra: str):
     return proc, f"127.0.0.1:{match.group(1)}"
 
 
-def concurrency_levels(text: str) -> list[int]:
+def positive_numbers(text: str, flag: str) -> list[int]:
     try:
-        levels = [int(c) for c in text.split(",")]
+        numbers = [int(c) for c in text.split(",")]
     except ValueError:
-        levels = []
-    if not levels or min(levels) < 1:
-        raise UserError(f"--concurrency must be a comma-separated list of positive numbers, got {text!r}")
-    return levels
+        numbers = []
+    if not numbers or min(numbers) < 1:
+        raise UserError(f"{flag} must be a comma-separated list of positive numbers, got {text!r}")
+    return numbers
 
 
 def row(label: str, setup: str, conc: int, r: dict, note: str = "") -> str:
@@ -255,12 +258,65 @@ def personal_rows(address: str, setup: str, args) -> None:
     print(row("Learn (a sent message)", setup, 1, learn, f"p50 {learn['p50'] / floor['p50']:.2f}x floor"), flush=True)
 
 
+def time_step(runtime, batch: int, seconds: float = 1.0) -> float:
+    """Median seconds of one token step for `batch` contexts (after one unmeasured run)."""
+    import numpy as np
+
+    tokens = np.random.default_rng(batch).integers(4, len(runtime.vocab), (batch, 1))
+    h, c = runtime.zero_state(batch)
+    runtime.run(tokens, h, c)
+    times, deadline = [], time.perf_counter() + seconds
+    while len(times) < 3 or time.perf_counter() < deadline:
+        t = time.perf_counter()
+        runtime.run(tokens, h, c)
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
+def agreement(cpu, other) -> tuple[float, int, int]:
+    """Another runtime's log-probabilities against the CPU's on the same contexts: the
+    largest difference, in how many contexts the top 10 differ, of how many."""
+    import numpy as np
+
+    text = np.resize(cpu.vocab.encode_text(" ".join(SAMPLES)), 4 * 32 + 12)
+    tokens = np.stack([text[4 * i: 4 * i + 12] for i in range(32)]).astype(np.int64)  # 32 overlapping windows
+    h, c = cpu.zero_state(len(tokens))
+    want, got = cpu.run(tokens, h, c).logprobs, other.run(tokens, h, c).logprobs
+    differ = int(np.sum(np.any(np.argsort(-want, 1)[:, :10] != np.argsort(-got, 1)[:, :10], axis=1)))
+    return float(np.abs(want - got).max()), differ, len(tokens)
+
+
+def model_rows(args, providers: list[str]) -> None:
+    """The model alone in this process, per provider: what batching can win before gRPC and Python."""
+    from service.runtime import Runtime
+
+    batches = positive_numbers(args.model_batches, "--model-batches") if args.model_batches != "0" else []
+    if not batches:
+        return
+    model_dir = args.model_dir or Settings().model_dir
+    runtimes = {p: Runtime(model_dir, p, threads=Settings().threads) for p in providers}
+    graph = next(iter(runtimes.values())).graph
+    print(f"model alone ({graph}), one token step in this process: median microseconds per call")
+    print(f"{'provider':<12}" + "".join(f"{f'batch {b}':>14}" for b in batches))
+    for provider, runtime in runtimes.items():
+        print(f"{provider:<12}" + "".join(f"{time_step(runtime, b) * 1e6:>14,.0f}" for b in batches), flush=True)
+    cpu = runtimes.get("cpu") or Runtime(model_dir, "cpu", threads=Settings().threads)
+    for provider, runtime in runtimes.items():
+        if provider != "cpu":
+            diff, differ, n = agreement(cpu, runtime)
+            print(f"logprobs on {provider} vs cpu, after 12 tokens: max |diff| {diff:.1e}, top-10 differs in {differ} of {n} contexts")
+    print()
+
+
 def main(args) -> int:
     if args.seconds <= 0:
         raise UserError(f"--seconds must be positive, got {args.seconds}")
-    levels = concurrency_levels(args.concurrency)
+    levels = positive_numbers(args.concurrency, "--concurrency")
     workers = [w for w in args.workers.split(",")]
     providers = [p for p in args.providers.split(",")]
+    if not set(providers) <= set(PROVIDERS):
+        raise UserError(f"--providers takes a comma-separated list of {', '.join(PROVIDERS)}, got {args.providers!r}")
+    model_rows(args, providers)
     print(f"{args.seconds:g} s per measurement; latencies in microseconds; server flags: {args.server_args or '(none)'}")
     print(f"{'':<34}{'provider/wk':>12}{'conc':>5}{'req/s':>10}{'p50':>10}{'p99':>10}")
     first = True
