@@ -18,6 +18,7 @@ from model.text import TOKENIZER_VERSION, Vocab
 log = logging.getLogger("nextword.runtime")
 
 PROVIDER_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+CPU, CUDA = PROVIDER_NAMES["cpu"], PROVIDER_NAMES["cuda"]
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Step:
 # Same answers on every provider: TF32 matrix products on the GPU (onnxruntime's default on
 # Ampere and later) move log-probabilities by ~1e-2 and can reorder the strip; full fp32 keeps
 # them within 1e-4 of the CPU's (tests/service/test_providers.py checks it where CUDA runs).
-PROVIDER_OPTIONS = {"CUDAExecutionProvider": {"use_tf32": "0"}}
+PROVIDER_OPTIONS = {CUDA: {"use_tf32": "0"}}
 
 
 # The int8 graph's DynamicQuantizeLinear and DynamicQuantizeLSTM have CPU kernels only
@@ -49,20 +50,20 @@ def choose_providers(wanted: str, graph: Path, available: list[str] | None = Non
     available = ort.get_available_providers() if available is None else available
     quantised = graph.name == INT8_GRAPH
     if wanted == "auto":
-        if "CUDAExecutionProvider" in available and not quantised:
-            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        if "CUDAExecutionProvider" in available:
+        if CUDA in available and not quantised:
+            return [CUDA, CPU]
+        if CUDA in available:
             log.warning("provider auto: %s runs on the CPU (%s); %s", graph.name, ON_CPU_ONLY, FP32_FOR_GPU)
-        return ["CPUExecutionProvider"]
+        return [CPU]
     name = PROVIDER_NAMES[wanted]
     if name not in available:
         raise ModelError(f"provider {wanted} ({name}) is not available in this onnxruntime build "
                          f"(available: {', '.join(available)}); install the 'gpu' extra on a machine with a GPU")
-    if name == "CPUExecutionProvider":
+    if name == CPU:
         return [name]
     if quantised:
         raise ModelError(f"{graph.name} cannot run on provider {wanted}: {ON_CPU_ONLY}; {FP32_FOR_GPU}")
-    return [name, "CPUExecutionProvider"]
+    return [name, CPU]
 
 
 def with_options(providers: list[str]) -> list:
@@ -77,10 +78,10 @@ def start_session(graph: Path, options: ort.SessionOptions, wanted: str) -> ort.
     try:
         session = open_session(graph, options, providers)
     except ModelError as e:
-        if wanted != "auto" or providers[0] == "CPUExecutionProvider":
+        if wanted != "auto" or providers[0] == CPU:
             raise
         log.warning("provider auto: %s; serving on the CPU", e)
-        return open_session(graph, options, ["CPUExecutionProvider"])
+        return open_session(graph, options, [CPU])
     if session.get_providers()[0] != providers[0]:  # onnxruntime only warns when CUDA cannot start
         if wanted != "auto":
             raise ModelError(f"provider {wanted} ({providers[0]}) did not start: onnxruntime's messages above say why "
