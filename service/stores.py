@@ -30,12 +30,26 @@ class SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.ttl = path, ttl_seconds
         self.db = sqlite3.connect(path, timeout=5, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
         self.db.executescript("""
             CREATE TABLE IF NOT EXISTS entries (user TEXT, entry TEXT, count INTEGER, seen REAL,
                                                 PRIMARY KEY (user, entry)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS users (user TEXT PRIMARY KEY, version INTEGER, seen REAL) WITHOUT ROWID;
         """)
+
+    def _use_wal(self, wait_s: float = 5.0) -> None:
+        """WAL: readers and one writer of several processes at once. The switch takes an
+        exclusive lock that SQLite does not wait for (its busy timeout does not apply), so
+        workers opening a new file together would fail: they retry."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def load(self, user: str) -> tuple[Entries, int]:
         with _down("SQLite"):

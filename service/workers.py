@@ -25,6 +25,7 @@ import socket
 import tempfile
 import time
 
+from model.errors import UserError
 from service.settings import Settings, SettingsError
 
 log = logging.getLogger("nextword.workers")
@@ -69,15 +70,21 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(settings: Settings, flags, index: int) -> None:
-    """A worker's life (in its own process): one server, told about the others' readiness."""
+def _worker(settings: Settings, flags, index: int, mistakes) -> None:
+    """A worker's life (in its own process): one server, told about the others' readiness.
+    A start-up mistake (a bad model, a busy port) goes to the supervisor, which says it once."""
     import asyncio
 
     from service.server import serve
 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the server installs its own handler
     _drain_when_orphaned()
-    raise SystemExit(asyncio.run(serve(settings, Readiness(flags, index))))
+    try:
+        status = asyncio.run(serve(settings, Readiness(flags, index)))
+    except UserError as e:
+        mistakes.put(str(e))
+        status = 2
+    raise SystemExit(status)
 
 
 def _drain_when_orphaned() -> None:
@@ -99,6 +106,7 @@ class Supervisor:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir  # read by the workers' prometheus-client
         self.ctx = mp.get_context("spawn")
         self.flags = self.ctx.Array("b", n, lock=False)
+        self.mistakes = self.ctx.SimpleQueue()  # workers' start-up errors, one line each
         self.procs: list = []
 
     def start(self) -> int:
@@ -109,12 +117,15 @@ class Supervisor:
         worker_settings = dataclasses.replace(s, grpc_port=port, metrics_port=-1, workers="1")
         try:
             for i in range(self.n):
-                proc = self.ctx.Process(target=_worker, args=(worker_settings, self.flags, i), name=f"nextword-worker-{i}")
+                proc = self.ctx.Process(target=_worker, args=(worker_settings, self.flags, i, self.mistakes),
+                                        name=f"nextword-worker-{i}")
                 proc.start()
                 self.procs.append(proc)
             while not all(self.flags):
-                if any(p.exitcode is not None for p in self.procs):  # it said why on stderr
+                if any(p.exitcode is not None for p in self.procs):
                     self.stop_all()
+                    if not self.mistakes.empty():
+                        raise UserError(self.mistakes.get())
                     raise SystemExit(next(p.exitcode for p in self.procs if p.exitcode is not None) or 2)
                 time.sleep(0.05)
         finally:

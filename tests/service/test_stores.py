@@ -52,3 +52,28 @@ def test_an_unreachable_redis_is_store_down_without_details():
     with pytest.raises(StoreDown) as e:
         store.load("u")
     assert str(e.value).startswith("Redis: ")
+
+
+def _open_at(path: str, start: float) -> str:
+    """In a process of its own: open the store when the clock says, as workers starting together do."""
+    from pathlib import Path
+
+    while time.time() < start:
+        pass
+    try:
+        SqliteStore(Path(path), 3600).write("u", {"hi": 1}, [], start)
+        return "ok"
+    except Exception as e:  # what failed, for the assertion message
+        return f"{type(e).__name__}: {e}"
+
+
+def test_processes_opening_a_new_sqlite_file_together_all_open_it(tmp_path):
+    """Switching a new file to WAL takes a lock SQLite does not wait for: before the retry,
+    about one start in two of four processes at once failed with "database is locked"."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(4) as pool:
+        for trial in range(6):
+            path, start = str(tmp_path / f"users-{trial}.sqlite3"), time.time() + 0.3
+            assert pool.starmap(_open_at, [(path, start)] * 4) == ["ok"] * 4
+            assert SqliteStore(tmp_path / f"users-{trial}.sqlite3", 3600).load("u")[0]["hi"][0] == 4

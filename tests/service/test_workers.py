@@ -8,7 +8,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from conftest import SHIPPED_MODEL
+from conftest import SHIPPED_MODEL, nextword
 from helpers import ServerProcess, wait_until
 from service.client import NextWordClient
 from service.settings import SettingsError
@@ -108,3 +108,10 @@ def test_a_worker_that_dies_ends_the_group():
     finally:
         server.stop()
     assert "exited with -9; stopping the other workers" in server.log
+
+
+def test_a_start_up_mistake_in_the_workers_is_said_once_in_one_line(tmp_path):
+    proc = nextword("serve", "--workers", "2", "--model-dir", tmp_path, "--host", "127.0.0.1", "--grpc-port", "0",
+                    "--metrics-port", "-1", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"nextword serve: error: model directory {tmp_path} has no model.onnx (nor model.int8.onnx)"
