@@ -49,28 +49,29 @@ def test_a_provider_that_cannot_run_the_graph_is_refused(wanted, graph, availabl
         choose_providers(wanted, graph, available)
 
 
-@pytest.fixture
-def gpu_build_without_gpu() -> dict:
-    """The environment that runs onnxruntime-gpu on this machine (where CUDA is not usable)."""
-    if CUDA_USABLE or not (GPU_BUILD_SITE / "onnxruntime").is_dir():
-        pytest.skip("needs onnxruntime-gpu in .venv/onnxruntime-gpu (scripts/dev) on a machine without a usable GPU")
-    return {**os.environ, "PYTHONPATH": str(GPU_BUILD_SITE)}
+# onnxruntime-gpu run on this machine, where CUDA is not usable (as the GPU image on a host without a GPU)
+GPU_BUILD_ENV = {**os.environ, "PYTHONPATH": str(GPU_BUILD_SITE)}
+needs_gpu_build_without_gpu = pytest.mark.skipif(
+    CUDA_USABLE or not (GPU_BUILD_SITE / "onnxruntime").is_dir(),
+    reason="needs onnxruntime-gpu in .venv/onnxruntime-gpu (scripts/dev) on a machine without a usable GPU")
 
 
+@needs_gpu_build_without_gpu
 @pytest.mark.parametrize("provider, message", [
     ("cuda", "nextword serve: error: provider cuda (CUDAExecutionProvider) did not start: onnxruntime's messages above"),
     ("tensorrt", "on TensorrtExecutionProvider: "),
 ])
-def test_the_gpu_build_without_a_gpu_refuses_a_gpu_provider_in_one_line(provider, message, gpu_build_without_gpu, tiny_model):
+def test_the_gpu_build_without_a_gpu_refuses_a_gpu_provider_in_one_line(provider, message, tiny_model):
     proc = nextword("serve", "--model-dir", tiny_model, "--provider", provider, "--host", "127.0.0.1", "--grpc-port", "0",
-                    "--metrics-port", "-1", check=False, env=gpu_build_without_gpu)
+                    "--metrics-port", "-1", check=False, env=GPU_BUILD_ENV)
     said = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and message in said[-1], proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""  # onnxruntime's fallback would print "Falling back"
 
 
-def test_the_gpu_build_without_a_gpu_serves_auto_on_the_cpu(gpu_build_without_gpu, tiny_model):
-    server = ServerProcess("--model-dir", tiny_model, env={"PYTHONPATH": gpu_build_without_gpu["PYTHONPATH"]})
+@needs_gpu_build_without_gpu
+def test_the_gpu_build_without_a_gpu_serves_auto_on_the_cpu(tiny_model):
+    server = ServerProcess("--model-dir", tiny_model, env={"PYTHONPATH": str(GPU_BUILD_SITE)})
     try:
         with NextWordClient(server.address) as client:
             assert client.model_info().execution_provider == CPU
