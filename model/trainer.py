@@ -7,6 +7,7 @@ processes take the same optimisation steps as one process with the same --batch-
 """
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -59,7 +60,9 @@ class Processes:
         return t.tolist()
 
     def close(self) -> None:
+        """Every rank done (rank 0 may still be writing) before the group goes."""
         if self.world > 1:
+            dist.barrier()
             dist.destroy_process_group()
 
 
@@ -228,6 +231,10 @@ class Trainer:
             pass
         self.procs.log(f"done: best validation perplexity {self.state['best_valid_ppl']:.2f} after {self.state['step']} "
                        f"steps, {format_eta(self.state['train_seconds'])}; checkpoint {self.out / 'best.pt'}")
+        # DistributedDataParallel's reducer goes before its process group: torn down after it,
+        # at exit, it aborted a rank now and then ("terminate called without an active exception")
+        self.ddp = self.model
+        gc.collect()
         self.procs.close()
 
 
