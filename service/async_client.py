@@ -21,6 +21,7 @@ from service.client import (
     make_channel,
     model_of,
     predict_options,
+    stream_broke,
     strip_of,
     wire_text,
     with_token,
@@ -107,15 +108,16 @@ class AsyncTypingSession:
 
     async def _send(self, new_text: str, /, **input_) -> Strip:
         self.sequence += 1
-        give_up, backoff = time.monotonic() + self.resume_seconds, 0.1
+        give_up, backoff, internal_before = time.monotonic() + self.resume_seconds, 0.1, False
         while True:
             try:
                 response = await self._ask(**input_)
                 break
             except (grpc.RpcError, _StreamBroken) as e:
-                broken = isinstance(e, _StreamBroken) or e.code() == grpc.StatusCode.UNAVAILABLE
+                broken = isinstance(e, _StreamBroken) or stream_broke(e, internal_before)
                 if not broken or time.monotonic() > give_up:
                     raise e.error if isinstance(e, _StreamBroken) else e
+                internal_before |= isinstance(e, grpc.RpcError) and e.code() == grpc.StatusCode.INTERNAL
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
                 self._call.cancel()

@@ -121,6 +121,15 @@ def with_token(metadata, token: str | None):
     return [*(metadata or []), ("authorization", f"Bearer {token}")] if token else metadata
 
 
+def stream_broke(error: grpc.RpcError, internal_before: bool) -> bool:
+    """Did a typing stream break under us (resume it) rather than the server refuse? Yes for
+    UNAVAILABLE; for INTERNAL only the first time in a keystroke: gRPC reports some lost
+    connections (a server killed while a request was on its way) as INTERNAL, while a
+    server's own INTERNAL comes back on the new stream too."""
+    code = error.code()
+    return code == grpc.StatusCode.UNAVAILABLE or (code == grpc.StatusCode.INTERNAL and not internal_before)
+
+
 def wire_text(text: str) -> str:
     """Text that protobuf can send: surrogate pairs joined, lone surrogates as U+FFFD."""
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
@@ -235,14 +244,15 @@ class TypingSession:
 
     def _send(self, new_text: str, /, **input_) -> Strip:
         self.sequence += 1
-        give_up, backoff = time.monotonic() + self.resume_seconds, 0.1
+        give_up, backoff, internal_before = time.monotonic() + self.resume_seconds, 0.1, False
         while True:
             try:
                 response = self._ask(**input_)
                 break
             except grpc.RpcError as e:
-                if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > give_up:
+                if not stream_broke(e, internal_before) or time.monotonic() > give_up:
                     raise
+                internal_before |= e.code() == grpc.StatusCode.INTERNAL
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
                 self._open()

@@ -14,6 +14,7 @@ from service.client import (
     _target,
     require_server,
     resolve_address,
+    stream_broke,
 )
 
 
@@ -85,3 +86,16 @@ def test_round_robin_spreads_calls_over_several_servers():
     finally:
         for s in servers:
             s.stop()
+
+
+@pytest.mark.parametrize("code, internal_before, broke", [
+    (grpc.StatusCode.UNAVAILABLE, False, True),
+    (grpc.StatusCode.UNAVAILABLE, True, True),
+    (grpc.StatusCode.INTERNAL, False, True),   # gRPC's word for some lost connections: resume once
+    (grpc.StatusCode.INTERNAL, True, False),   # again on the new stream: the server's own answer
+    (grpc.StatusCode.INVALID_ARGUMENT, False, False),
+    (grpc.StatusCode.PERMISSION_DENIED, False, False),
+])
+def test_which_stream_errors_a_typing_session_resumes_from(code, internal_before, broke):
+    error = grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="internal error")
+    assert stream_broke(error, internal_before) is broke
