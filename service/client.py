@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import queue
+import threading
 import time
 from dataclasses import dataclass
 
@@ -156,13 +157,23 @@ def resolve_address(args) -> str:
     return f"localhost:{from_args().grpc_port}"
 
 
-def require_server(address: str, within: float = 0.8) -> None:
-    """Fail within `within` seconds, with a hint, when nothing answers at address."""
+def require_server(address: str, within: float = 5.0) -> None:
+    """Fail, with a hint, when nothing answers at address: at once where the connection is
+    refused, after `within` seconds where it hangs. A server that is only slow to answer
+    (a busy machine) is waited for, not reported missing."""
+    settled, seen = threading.Event(), []
+
+    def watch(state: grpc.ChannelConnectivity) -> None:
+        if state in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE):
+            seen.append(state)
+            settled.set()
+
     with grpc.insecure_channel(address) as channel:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=within)
-        except grpc.FutureTimeoutError:
-            raise ClientError(f"no server at {address} — start one with scripts/serve") from None
+        channel.subscribe(watch, try_to_connect=True)
+        settled.wait(within)
+        channel.unsubscribe(watch)
+    if not seen or seen[0] != grpc.ChannelConnectivity.READY:
+        raise ClientError(f"no server at {address} — start one with scripts/serve")
 
 
 class NextWordClient:
