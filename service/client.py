@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import queue
-import threading
+import socket
 import time
 from dataclasses import dataclass
 
@@ -158,22 +158,17 @@ def resolve_address(args) -> str:
 
 
 def require_server(address: str, within: float = 5.0) -> None:
-    """Fail, with a hint, when nothing answers at address: at once where the connection is
-    refused, after `within` seconds where it hangs. A server that is only slow to answer
-    (a busy machine) is waited for, not reported missing."""
-    settled, seen = threading.Event(), []
-
-    def watch(state: grpc.ChannelConnectivity) -> None:
-        if state in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE):
-            seen.append(state)
-            settled.set()
-
-    with grpc.insecure_channel(address) as channel:
-        channel.subscribe(watch, try_to_connect=True)
-        settled.wait(within)
-        channel.unsubscribe(watch)
-    if not seen or seen[0] != grpc.ChannelConnectivity.READY:
-        raise ClientError(f"no server at {address} — start one with scripts/serve")
+    """Fail, with a hint, when nothing listens at a host:port address: at once where the
+    connection is refused, after `within` seconds where it hangs. A plain TCP connect: a
+    server that is only slow to answer (a busy machine) is not reported missing, and no
+    gRPC channel is left polling. Other targets (dns:///, unix:) are left to gRPC."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "/" in host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=within).close()
+    except OSError:
+        raise ClientError(f"no server at {address} — start one with scripts/serve") from None
 
 
 class NextWordClient:
