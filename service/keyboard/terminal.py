@@ -17,6 +17,8 @@ cannot be reached it says so and keeps retrying; typing goes on meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 
 import grpc
@@ -197,8 +199,25 @@ def _reason(error: Exception) -> str:
     return type(error).__name__
 
 
+@contextlib.contextmanager
+def stray_logs_silenced():
+    """While the full-screen keyboard runs, what C libraries write to stderr (gRPC's own
+    log lines, such as "epoll_ctl failed") would land in the middle of its screen: they go
+    to /dev/null. Our errors show in the status line; a Python error leaving the block is
+    printed after stderr is back."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(args) -> int:
     address = resolve_address(args)
     require_server(address)  # at start only: later outages are shown in the status line
-    asyncio.run(TerminalKeyboard(address, args.timeout, args.user).run())
+    with stray_logs_silenced():
+        asyncio.run(TerminalKeyboard(address, args.timeout, args.user).run())
     return 0

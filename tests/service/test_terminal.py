@@ -14,7 +14,7 @@ from conftest import ROOT, SHIPPED_MODEL, TINY_CORPUS, nextword
 from helpers import ServerProcess
 from model.data import load_text_files
 from model.text import normalize, token_spans
-from service.keyboard.terminal import TerminalKeyboard
+from service.keyboard.terminal import TerminalKeyboard, stray_logs_silenced
 
 pytestmark = pytest.mark.slow  # see pyproject.toml
 
@@ -199,3 +199,14 @@ def test_in_a_real_terminal_enter_sends_and_the_user_model_learns_it(server):
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
+
+
+def test_stray_stderr_lines_stay_off_the_keyboard_screen(capfd):
+    """gRPC's C core sometimes logs to stderr (an "epoll_ctl failed" line broke the screen of
+    a loaded test run): while the keyboard runs, fd 2 goes nowhere; afterwards it is back."""
+    import os
+
+    with stray_logs_silenced():
+        os.write(2, b"E1127 ev_epoll1_linux.cc:309] epoll_ctl failed\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"
