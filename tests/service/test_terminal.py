@@ -95,6 +95,13 @@ class Screen:
         self.child, self.screen = child, pyte.Screen(cols, rows)
         self.stream = pyte.Stream(self.screen)
 
+    def app_lines(self) -> list[str]:
+        """The keyboard's lines, from its strip down: whatever was printed above it before it
+        started (a line gRPC's C core logged, prompt_toolkit's CPR warning) is not its."""
+        display = self.screen.display
+        strip = next((i for i, line in enumerate(display) if line.startswith("[")), 0)
+        return display[strip:]
+
     def wait_for(self, predicate, timeout=15.0):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -102,8 +109,8 @@ class Screen:
                 self.stream.feed(self.child.read_nonblocking(65536, timeout=0.1))
             except pexpect.TIMEOUT:
                 pass
-            if predicate(self.screen.display):
-                return self.screen.display
+            if predicate(self.app_lines()):
+                return self.app_lines()
         raise AssertionError("screen never showed it:\n" + "\n".join(self.screen.display))
 
 
