@@ -9,7 +9,6 @@ deadlines, retries, TLS, round-robin and resumable typing sessions.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import grpc
 
@@ -17,11 +16,11 @@ from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.client import (
     ClientError,
+    Resumption,
     Strip,
     make_channel,
     model_of,
     predict_options,
-    stream_broke,
     strip_of,
     wire_text,
     with_token,
@@ -108,18 +107,17 @@ class AsyncTypingSession:
 
     async def _send(self, new_text: str, /, **input_) -> Strip:
         self.sequence += 1
-        give_up, backoff, internal_before = time.monotonic() + self.resume_seconds, 0.1, False
+        resumption = Resumption(self.resume_seconds)
         while True:
             try:
                 response = await self._ask(**input_)
                 break
             except (grpc.RpcError, _StreamBroken) as e:
-                broken = isinstance(e, _StreamBroken) or stream_broke(e, internal_before)
-                if not broken or time.monotonic() > give_up:
-                    raise e.error if isinstance(e, _StreamBroken) else e
-                internal_before |= isinstance(e, grpc.RpcError) and e.code() == grpc.StatusCode.INTERNAL
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
+                error = e.error if isinstance(e, _StreamBroken) else e
+                wait = resumption.wait(error, write_failed=isinstance(e, _StreamBroken))
+                if wait is None:
+                    raise error
+                await asyncio.sleep(wait)
                 self._call.cancel()
                 self._open()
                 self.resumed += 1

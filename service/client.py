@@ -131,6 +131,22 @@ def stream_broke(error: grpc.RpcError, internal_before: bool) -> bool:
     return code == grpc.StatusCode.UNAVAILABLE or (code == grpc.StatusCode.INTERNAL and not internal_before)
 
 
+class Resumption:
+    """When a typing session reopens its broken stream (both clients): after a backoff
+    from 0.1 s to 1 s, for up to `seconds` in all."""
+
+    def __init__(self, seconds: float):
+        self.give_up, self.backoff, self.internal_before = time.monotonic() + seconds, 0.1, False
+
+    def wait(self, error: grpc.RpcError, write_failed: bool = False) -> float | None:
+        """Seconds to wait before reopening after `error`, or None: raise it."""
+        if not (write_failed or stream_broke(error, self.internal_before)) or time.monotonic() > self.give_up:
+            return None
+        self.internal_before |= not write_failed and error.code() == grpc.StatusCode.INTERNAL
+        wait, self.backoff = self.backoff, min(self.backoff * 2, 1.0)
+        return wait
+
+
 def wire_text(text: str) -> str:
     """Text that protobuf can send: surrogate pairs joined, lone surrogates as U+FFFD."""
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
@@ -250,17 +266,16 @@ class TypingSession:
 
     def _send(self, new_text: str, /, **input_) -> Strip:
         self.sequence += 1
-        give_up, backoff, internal_before = time.monotonic() + self.resume_seconds, 0.1, False
+        resumption = Resumption(self.resume_seconds)
         while True:
             try:
                 response = self._ask(**input_)
                 break
             except grpc.RpcError as e:
-                if not stream_broke(e, internal_before) or time.monotonic() > give_up:
+                wait = resumption.wait(e)
+                if wait is None:
                     raise
-                internal_before |= e.code() == grpc.StatusCode.INTERNAL
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
+                time.sleep(wait)
                 self._open()
                 self.resumed += 1
                 if "edit" in input_:

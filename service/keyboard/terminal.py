@@ -11,8 +11,8 @@ autocorrected on space, and a backspace right after takes that back. Enter sends
 message (with --user KEY the server learns it for that user, whose words then come up in
 the strip) and starts a new one; Esc drops it unsent; Ctrl+C or Ctrl+D quits. It talks
 over PredictStream, sending only what changed, so each keystroke costs the server at most
-one model step. When the server
-cannot be reached it says so and keeps retrying; typing goes on meanwhile.
+one model step. When the server cannot be reached it says so and keeps retrying; typing
+goes on meanwhile.
 """
 from __future__ import annotations
 

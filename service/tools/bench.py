@@ -290,17 +290,18 @@ def model_rows(args, providers: list[str]) -> None:
     """The model alone in this process, per provider: what batching can win before gRPC and Python."""
     from service.runtime import Runtime
 
-    batches = positive_numbers(args.model_batches, "--model-batches") if args.model_batches != "0" else []
-    if not batches:
+    if args.model_batches == "0":
         return
-    model_dir = args.model_dir or Settings().model_dir
-    runtimes = {p: Runtime(model_dir, p, threads=Settings().threads) for p in providers}
+    batches = positive_numbers(args.model_batches, "--model-batches")
+    settings = Settings()
+    model_dir = args.model_dir or settings.model_dir
+    runtimes = {p: Runtime(model_dir, p, threads=settings.threads) for p in providers}
     graph = next(iter(runtimes.values())).graph
     print(f"model alone ({graph}), one token step in this process: median microseconds per call")
     print(f"{'provider':<12}" + "".join(f"{f'batch {b}':>14}" for b in batches))
     for provider, runtime in runtimes.items():
         print(f"{provider:<12}" + "".join(f"{time_step(runtime, b) * 1e6:>14,.0f}" for b in batches), flush=True)
-    cpu = runtimes.get("cpu") or Runtime(model_dir, "cpu", threads=Settings().threads)
+    cpu = runtimes.get("cpu") or Runtime(model_dir, "cpu", threads=settings.threads)
     for provider, runtime in runtimes.items():
         if provider != "cpu":
             diff, differ, n = agreement(cpu, runtime)
