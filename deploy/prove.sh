@@ -82,7 +82,7 @@ pids+=($!)
 "$PY" - "$GRPC" <<'EOF'
 import sys, time, grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from service.client import NextWordClient
+from service.client.client import NextWordClient
 address = f"127.0.0.1:{sys.argv[1]}"
 deadline = time.time() + 60
 with grpc.insecure_channel(address) as ch:
@@ -109,7 +109,7 @@ buildah "${STORE[@]}" run --isolation chroot --network host --user 10001 --env N
 KEY=$(buildah "${STORE[@]}" run --isolation chroot --user 10001 "$ctr" -- nextword user-key proof-user)
 "$PY" - "$GRPC" "$KEY" <<'EOF'
 import sys
-from service.client import NextWordClient
+from service.client.client import NextWordClient
 with NextWordClient(f"127.0.0.1:{sys.argv[1]}") as client:
     client.learn(sys.argv[2], "lunch at Quibbleton")
     learned = [s.text for s in client.predict("see you at Quib", user=sys.argv[2])]

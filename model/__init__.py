@@ -1,1 +1,3 @@
-"""Offline half of nextword: corpus, tokenizer, LSTM training, evaluation, ONNX export."""
+"""The model: its torch-free engine (engine/, shared with serving), and the offline rooms that
+make a model directory from a corpus: train/ (torch), evaluate/, export/; data.py is the
+corpus and its split."""

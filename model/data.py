@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.errors import UserError
-from model.text import BOS_ID, EOS_ID, Vocab
+from model.engine.errors import UserError
+from model.engine.text import BOS_ID, EOS_ID, Vocab
 
 SPLITS = ("train", "valid", "test")
 

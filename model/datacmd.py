@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from model.data import SPLITS, CorpusError, load_corpus
-from model.text import SPECIALS, UNK_ID, Vocab, tokenize
-from model.train import RECIPE
+from model.engine.text import SPECIALS, UNK_ID, Vocab, tokenize
+from model.train.command import RECIPE
 
 
 def add_arguments(p) -> None:

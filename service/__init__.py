@@ -1,1 +1,2 @@
-"""Online half of nextword: onnxruntime behind gRPC, with Prometheus metrics. No torch here."""
+"""The online side: the server core (server/), the API it speaks (api/), the Python client
+library (client/), typing clients (keyboard/) and operator commands (tools/). No torch here."""

@@ -13,8 +13,8 @@ TINY_MODEL_FLAGS = ["--vocab-size", "300", "--embedding", "16", "--hidden", "32"
 
 
 def nextword(*args, check=True, **kw) -> subprocess.CompletedProcess:
-    """Run the `nextword` command as a user would (python -m model.cli is the same entry point)."""
-    proc = subprocess.run([sys.executable, "-m", "model.cli", *map(str, args)], cwd=ROOT,
+    """Run the `nextword` command as a user would (python -m nextword is the same entry point)."""
+    proc = subprocess.run([sys.executable, "-m", "nextword", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"nextword {args[0]} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

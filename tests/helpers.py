@@ -17,8 +17,8 @@ import onnxruntime
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from conftest import ROOT, SHIPPED_MODEL
-from model.contract import graph_path
-from service.runtime import choose_providers
+from model.engine.contract import graph_path
+from model.engine.runtime import choose_providers
 
 # what `--provider auto` picks here for the shipped model: its int8 graph runs on the CPU
 # even where onnxruntime-gpu finds a GPU
@@ -36,7 +36,7 @@ class ServerProcess:
             flags += ("--data-dir", self.data_dir)
         else:
             self.data_dir = flags[flags.index("--data-dir") + 1]
-        cmd = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--metrics-host", "127.0.0.1",
+        cmd = [sys.executable, "-m", "nextword", "serve", "--host", "127.0.0.1", "--metrics-host", "127.0.0.1",
                "--grpc-port", "0", "--metrics-port", "0", *flags]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env={**os.environ, **(env or {})})

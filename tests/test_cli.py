@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import ROOT, SHIPPED_MODEL, TINY_CORPUS, nextword
-from model.cli import COMMANDS
+from nextword.cli import COMMANDS
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_help_works_and_names_the_extra(command):
 ])
 def test_without_torch_the_training_commands_say_what_to_install(argv, message, tmp_path):
     argv = [str(tmp_path / "out") if a == "OUT" else a for a in argv]
-    code = f"import sys; sys.modules['torch'] = None; from model.cli import main; sys.exit(main({argv!r}))"
+    code = f"import sys; sys.modules['torch'] = None; from nextword.cli import main; sys.exit(main({argv!r}))"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     said = proc.stdout + proc.stderr
     assert message in said and "Traceback" not in said

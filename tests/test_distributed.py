@@ -6,14 +6,14 @@ import sys
 import pytest
 
 from conftest import ROOT, TINY_CORPUS, TINY_MODEL_FLAGS
-from model import checkpoint
+from model.train import checkpoint
 
 pytestmark = pytest.mark.slow  # see pyproject.toml
 
 
 def test_two_processes_train_as_well_as_one(tmp_path, tiny_run):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "model.cli", "train", "--corpus", str(TINY_CORPUS), "--out", str(tmp_path / "ddp"),
+           "-m", "nextword", "train", "--corpus", str(TINY_CORPUS), "--out", str(tmp_path / "ddp"),
            "--epochs", "2", "--seed", "3", *TINY_MODEL_FLAGS]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=400, env=env)

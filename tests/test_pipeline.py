@@ -6,7 +6,8 @@ import onnxruntime as ort
 import pytest
 
 from conftest import TINY_CORPUS, TINY_MODEL_FLAGS, nextword
-from model import checkpoint, export
+from model.export import command as export
+from model.train import checkpoint
 from model.data import encode_messages, load_text_files
 
 pytestmark = pytest.mark.slow  # see pyproject.toml

@@ -1,13 +1,13 @@
-"""Keystroke savings and accuracy on small examples worked by hand (see model/quality.py)."""
+"""Keystroke savings and accuracy on small examples worked by hand (see model/evaluate/quality.py)."""
 import math
 
 import numpy as np
 import pytest
 
-from model import quality
+from model.evaluate import quality
 from model.data import encode_message
-from model.ngram import KneserNeyTrigram
-from model.text import SPECIALS, Vocab
+from model.evaluate.ngram import KneserNeyTrigram
+from model.engine.text import SPECIALS, Vocab
 
 VOCAB = Vocab(SPECIALS + ("the", "there", "hi", "them", "."))
 P = {"the": 0.4, "there": 0.3, "hi": 0.15, "them": 0.05, ".": 0.04, "</s>": 0.04, "<unk>": 0.01, "<s>": 0.005, "<num>": 0.005}

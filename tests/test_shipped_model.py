@@ -9,8 +9,8 @@ WITHOUT_TORCH = """
 import json, sys
 sys.modules["torch"] = None  # any import of torch now fails
 import numpy as np
-from service.runtime import Runtime
-from model.suggest import Suggester
+from model.engine.runtime import Runtime
+from model.engine.suggest import Suggester
 r = Runtime(sys.argv[1], "cpu")
 h, c = r.zero_state(1)
 ids = [1] + r.vocab.encode_text("how are")

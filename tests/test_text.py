@@ -4,7 +4,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.text import (
+from model.engine.text import (
     NUM_ID,
     SPECIALS,
     UNK_ID,

@@ -1,10 +1,11 @@
-"""The user model and its evaluation, on examples worked by hand (model/personal.py)."""
+"""The user model and its evaluation, on examples worked by hand (model/engine/personal.py)."""
 import numpy as np
 import pytest
 
-from model import evaluate_personal, personal
-from model.personal import Personalizer, UserModel, contexts_of, message_entries
-from model.suggest import Suggester
+from model.engine import personal
+from model.engine.personal import Personalizer, UserModel, contexts_of, message_entries
+from model.engine.suggest import Suggester
+from model.evaluate import personal as evaluate_personal
 from test_quality import VOCAB, constant_scorer
 
 

@@ -1,7 +1,7 @@
 """A typing client's state, like a phone keyboard's: the text, the strip, the keystrokes.
 
 No UI and no network here (the terminal and web clients draw it and fetch the strip).
-Keystrokes are counted as `nextword evaluate` counts them (model/quality.py): a typed
+Keystrokes are counted as `nextword evaluate` counts them (model/evaluate/quality.py): a typed
 character is 1, accepting a suggestion is 1 and inserts the word and a space, and that
 space is free: typing punctuation right after it replaces it ("you" + "?" -> "you?"),
 as phone keyboards do. So typing a message by the same rule gives the same savings.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.text import split_typed
+from model.engine.text import split_typed
 
 
 def strip_order(suggestions: list) -> list:

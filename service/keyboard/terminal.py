@@ -27,8 +27,8 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.layout import HSplit, Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 
-from service.async_client import AsyncNextWordClient
-from service.client import (
+from service.client import AsyncNextWordClient
+from service.client.client import (
     add_address_flags,
     require_server,
     resolve_address,

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import grpc
 
-from model.text import split_typed
-from service.client import (
+from model.engine.text import split_typed
+from service.client.client import (
     ClientError,
     NextWordClient,
     add_address_flags,

@@ -19,8 +19,8 @@ import sys
 import tempfile
 import time
 
-from model.errors import UserError
-from service.settings import PROVIDERS, Settings
+from model.engine.errors import UserError
+from service.server.settings import PROVIDERS, Settings
 
 SAMPLES = [
     "hey how are you doing today?", "I'm good thanks, what about you", "what are you up to this weekend",
@@ -57,7 +57,7 @@ def mistyped_samples(rate: float = 0.05) -> list[str]:
     """SAMPLES as the noisy typist of `nextword evaluate --typos` types them (seeded)."""
     import numpy as np
 
-    from model.typist import mistype
+    from model.evaluate.typist import mistype
 
     rng = np.random.default_rng(1)
     return [" ".join(mistype(word, rate, rng) for word in message.split(" ")) for message in SAMPLES]
@@ -166,7 +166,7 @@ def measure(address: str, kind: str, concurrency: int, seconds: float, context_w
 
 def start_server(model_dir: str | None, extra: str):
     """A `nextword serve` process on a free port; its own one-line error if it cannot start."""
-    cmd = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--grpc-port", "0", "--metrics-port", "-1",
+    cmd = [sys.executable, "-m", "nextword", "serve", "--host", "127.0.0.1", "--grpc-port", "0", "--metrics-port", "-1",
            "--log-level", "WARNING", "--user-keys", "open", "--data-dir", tempfile.mkdtemp(prefix="nextword-bench-"),
            *(["--model-dir", model_dir] if model_dir else []), *extra.split()]
     with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: nobody reads it while the server runs
@@ -228,7 +228,7 @@ def grow_user(address: str, key: str, entries: int) -> int:
     import grpc
     import numpy as np
 
-    from model.personal import message_entries
+    from model.engine.personal import message_entries
     from service.api.nextword.v1 import nextword_pb2 as pb
     from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 
@@ -288,7 +288,7 @@ def agreement(cpu, other) -> tuple[float, int, int]:
 
 def model_rows(args, providers: list[str]) -> None:
     """The model alone in this process, per provider: what batching can win before gRPC and Python."""
-    from service.runtime import Runtime
+    from model.engine.runtime import Runtime
 
     if args.model_batches == "0":
         return

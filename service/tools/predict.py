@@ -5,7 +5,7 @@ import sys
 
 import grpc
 
-from service.client import (
+from service.client.client import (
     ClientError,
     NextWordClient,
     add_address_flags,

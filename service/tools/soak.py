@@ -20,7 +20,7 @@ import re
 import time
 import urllib.request
 
-from model.errors import UserError
+from model.engine.errors import UserError
 from service.tools.bench import SAMPLES, start_server
 
 

@@ -7,8 +7,8 @@ so it takes the same --data-dir and --user-secret-file as `nextword serve`.
 """
 from __future__ import annotations
 
-from service.security import load_user_secret, sign_user
-from service.settings import SettingsError, from_args, user_secret_path
+from service.server.security import load_user_secret, sign_user
+from service.server.settings import SettingsError, from_args, user_secret_path
 
 
 def add_arguments(p) -> None:

@@ -2,7 +2,7 @@
 (the throughput table's figures are only meaningful on a quiet machine: never asserted)."""
 import argparse
 
-from service.runtime import Runtime
+from model.engine.runtime import Runtime
 from service.tools import bench
 
 

@@ -1,8 +1,8 @@
-"""The state cache is a plain LRU; the boundary it relies on is model.text.parent_context."""
+"""The state cache is a plain LRU; the boundary it relies on is model.engine.text.parent_context."""
 import numpy as np
 
-from model.text import parent_context, tokenize
-from service.cache import ContextCache, Entry
+from model.engine.text import parent_context, tokenize
+from service.server.cache import ContextCache, Entry
 
 
 def entry(n: int) -> Entry:

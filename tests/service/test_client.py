@@ -8,7 +8,7 @@ import pytest
 
 from conftest import SHIPPED_MODEL
 from helpers import ServerProcess
-from service.client import (
+from service.client.client import (
     ClientError,
     NextWordClient,
     _target,

@@ -15,10 +15,10 @@ from conftest import SHIPPED_MODEL
 from helpers import EXPECTED_PROVIDER, ServerProcess, wait_until
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
-from service.async_client import AsyncNextWordClient
+from service.client import AsyncNextWordClient
 from service.client import NextWordClient
-from service.server import NextWordServer
-from service.settings import Settings
+from service.server.server import NextWordServer
+from service.server.settings import Settings
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 

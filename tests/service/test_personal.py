@@ -10,7 +10,7 @@ from grpc_health.v1 import health_pb2
 from conftest import SHIPPED_MODEL
 from helpers import Redis, ServerProcess, wait_until
 from service.client import NextWordClient, sign_user
-from service.security import UserKeys
+from service.server.security import UserKeys
 
 NAME = "Zorblax"  # outside the vocabulary, and written by nobody else: any sight of it is a leak
 
@@ -240,7 +240,7 @@ def test_no_learned_word_or_user_in_metrics(users):
 def test_the_async_client_learns_sends_and_forgets(users):
     import asyncio
 
-    from service.async_client import AsyncNextWordClient
+    from service.client import AsyncNextWordClient
 
     key = users.key("mia-async")
 

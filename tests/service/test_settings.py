@@ -6,7 +6,7 @@ import pytest
 
 from conftest import SHIPPED_MODEL, nextword
 from helpers import CUDA_USABLE
-from service import settings
+from service.server import settings
 
 
 def parse(argv, env):

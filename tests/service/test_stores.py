@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from service.stores import RedisStore, SqliteStore, StoreDown
+from service.server.stores import RedisStore, SqliteStore, StoreDown
 from helpers import Redis
 
 

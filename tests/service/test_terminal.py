@@ -13,7 +13,7 @@ from prompt_toolkit.output import DummyOutput
 from conftest import ROOT, SHIPPED_MODEL, TINY_CORPUS, nextword
 from helpers import ServerProcess
 from model.data import load_text_files
-from model.text import normalize, token_spans
+from model.engine.text import normalize, token_spans
 from service.keyboard.terminal import TerminalKeyboard, stray_logs_silenced
 
 pytestmark = pytest.mark.slow  # see pyproject.toml
@@ -115,7 +115,7 @@ class Screen:
 
 
 def test_in_a_real_terminal_suggestions_follow_keystrokes_and_tab_accepts(server):
-    child = pexpect.spawn(sys.executable, ["-m", "model.cli", "type", "--address", server.address],
+    child = pexpect.spawn(sys.executable, ["-m", "nextword", "type", "--address", server.address],
                           cwd=str(ROOT), timeout=15, dimensions=(10, 80), encoding="utf-8")
     screen = Screen(child)
     try:
@@ -134,7 +134,7 @@ def test_in_a_real_terminal_suggestions_follow_keystrokes_and_tab_accepts(server
 
 
 def test_in_a_real_terminal_typos_are_marked_autocorrected_on_space_and_undone(server):
-    child = pexpect.spawn(sys.executable, ["-m", "model.cli", "type", "--address", server.address],
+    child = pexpect.spawn(sys.executable, ["-m", "nextword", "type", "--address", server.address],
                           cwd=str(ROOT), timeout=15, dimensions=(10, 80), encoding="utf-8")
     screen = Screen(child)
     try:
@@ -190,7 +190,7 @@ def test_in_a_real_terminal_enter_sends_and_the_user_model_learns_it(server):
     from service.client import sign_user
 
     key = sign_user((Path(server.data_dir) / "user-secret").read_bytes().strip(), "terminal-user")
-    child = pexpect.spawn(sys.executable, ["-m", "model.cli", "type", "--address", server.address, "--user", key],
+    child = pexpect.spawn(sys.executable, ["-m", "nextword", "type", "--address", server.address, "--user", key],
                           cwd=str(ROOT), timeout=15, dimensions=(10, 80), encoding="utf-8")
     screen = Screen(child)
     try:

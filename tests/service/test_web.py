@@ -19,7 +19,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 @pytest.fixture(scope="module")
 def page_url(server):
-    web = subprocess.Popen([sys.executable, "-m", "model.cli", "web", "--address", server.address, "--port", "0"],
+    web = subprocess.Popen([sys.executable, "-m", "nextword", "web", "--address", server.address, "--port", "0"],
                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
     url = re.search(r"(http://\S+/)", web.stdout.readline()).group(1)
     yield url
@@ -95,7 +95,7 @@ def test_send_learns_the_message_for_the_pages_user(server):
     from service.client import sign_user
 
     key = sign_user((Path(server.data_dir) / "user-secret").read_bytes().strip(), "web-user")
-    web = subprocess.Popen([sys.executable, "-m", "model.cli", "web", "--address", server.address, "--port", "0",
+    web = subprocess.Popen([sys.executable, "-m", "nextword", "web", "--address", server.address, "--port", "0",
                             "--user", key], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         url = re.search(r"(http://\S+/)", web.stdout.readline()).group(1)

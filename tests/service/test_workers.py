@@ -11,8 +11,8 @@ from grpc_health.v1 import health_pb2
 from conftest import SHIPPED_MODEL, nextword
 from helpers import ServerProcess, wait_until
 from service.client import NextWordClient
-from service.settings import SettingsError
-from service.workers import Readiness, worker_count
+from service.server.settings import SettingsError
+from service.server.workers import Readiness, worker_count
 
 pytestmark = pytest.mark.slow  # see pyproject.toml
 

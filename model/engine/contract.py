@@ -1,0 +1,83 @@
+"""The model directory: the one contract between training (model/) and serving (service/).
+
+    <model-dir>/
+      model.onnx        fp32 graph            (at least one of the two graphs)
+      model.int8.onnx   int8, dynamically quantised
+      vocab.txt         one token per line, line number = id
+      manifest.json     name, version, sizes, tokenizer version, corpus, evaluation
+
+ONNX signature: tokens (B, T) int64, h0/c0 (layers, B, hidden) float32 in;
+logprobs (B, V), hn/cn out. Torch-free: export, the runtime and evaluate share it.
+docs/DESIGN.md explains the choices.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model.engine.errors import UserError
+
+INPUTS = ("tokens", "h0", "c0")
+OUTPUTS = ("logprobs", "hn", "cn")
+FP32_GRAPH, INT8_GRAPH = "model.onnx", "model.int8.onnx"
+VOCAB, MANIFEST, CARD = "vocab.txt", "manifest.json", "MODEL_CARD.md"
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "pretrained"  # the model `nextword serve` ships with
+
+
+class ModelError(UserError):
+    """The model directory is missing, incomplete or does not meet the contract."""
+
+
+def feed(tokens, h0, c0) -> dict:
+    """The inputs of one onnxruntime run, by their contract names."""
+    return dict(zip(INPUTS, (tokens, h0, c0)))
+
+
+def rows_depend_on_each_other(graph: Path) -> bool:
+    """The int8 graph quantises activations per tensor (onnxruntime's dynamic quantisation:
+    one scale for all rows and steps of a call), so a row's answer would depend on what it
+    is batched with and on how its tokens were split into calls. Fed one row and one token
+    per call, it answers the same whatever was cached or batched: the service and the
+    evaluation feed it so."""
+    return graph.name == INT8_GRAPH
+
+
+def graph_path(model_dir: Path, int8: bool) -> Path:
+    """The graph to load: the one asked for; a directory that ships only the int8 graph
+    (the default model does, to stay small) serves it either way."""
+    fp32, quantised = model_dir / FP32_GRAPH, model_dir / INT8_GRAPH
+    if int8 or (not fp32.is_file() and quantised.is_file()):
+        path = quantised
+    else:
+        path = fp32
+    if not path.is_file():
+        raise ModelError(f"model directory {model_dir} has no {path.name}")
+    return path
+
+
+def read_manifest(model_dir: Path) -> dict:
+    """manifest.json of a model directory, after checking the directory holds its files."""
+    try:
+        if not model_dir.is_dir():
+            raise ModelError(f"model directory not found: {model_dir}")
+        if not (model_dir / FP32_GRAPH).is_file() and not (model_dir / INT8_GRAPH).is_file():
+            raise ModelError(f"model directory {model_dir} has no {FP32_GRAPH} (nor {INT8_GRAPH})")
+        for name in (VOCAB, MANIFEST):
+            if not (model_dir / name).is_file():
+                raise ModelError(f"model directory {model_dir} has no {name}")
+        manifest = json.loads((model_dir / MANIFEST).read_text())
+    except OSError as e:
+        raise ModelError(f"cannot read model directory {model_dir}: {e.strerror}") from None
+    except ValueError as e:
+        raise ModelError(f"{model_dir / MANIFEST} is not valid JSON: {e}") from None
+    if not isinstance(manifest, dict):
+        raise ModelError(f"{model_dir / MANIFEST} is not a JSON object")
+    return manifest
+
+
+def check_signature(session, graph: Path) -> None:
+    """An onnxruntime session's input and output names must be the contract's."""
+    names_in = tuple(i.name for i in session.get_inputs())
+    names_out = tuple(o.name for o in session.get_outputs())
+    if names_in != INPUTS or names_out != OUTPUTS:
+        raise ModelError(f"{graph.name} has inputs {names_in} and outputs {names_out}, expected {INPUTS} and {OUTPUTS}")

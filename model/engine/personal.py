@@ -1,0 +1,290 @@
+"""A user's own model: counts of the words they sent and of word pairs, mixed with the LSTM.
+
+Pure Python + NumPy (no torch): the service and `nextword evaluate --personal` share it,
+so the figures the evaluation prints are what a user of the service gets.
+
+What is kept (and all that is kept): *entries* with a count and the time last seen.
+- a word as sent ("Anneke", "lol"): its count;
+- a word with the one or two tokens before it, lower-cased, spaces between (tokens never
+  hold one): "how are", "<s> how are" ("<s>" is the start of a message).
+Never whole messages, never the order of more than three tokens.
+
+The strip mixes the LSTM with the user's distributions for the next word w after the
+contexts c1 (the last token) and c2 (the last two):
+    P(w) = (1 - a1 - a2 - b - r) P_lstm(w) + a1 P_user(w | c1) + a2 P_user(w | c2)
+           + b P_user(w) + r P_recent(w)
+The weights grow with how much the user model knows (Witten-Bell-like): a context's trust
+grows with the times it was followed by a word against the number of different words
+that followed it; c2 takes its share first and c1 its share of what is left. b grows with
+the words the user sent; r is a small fixed share for the user's last 64 words (the topic
+of the moment). P_lstm is tempered (p ** 0.7, renormalized): the LSTM is surer of itself
+than it should be next to what a user is known to write. A word outside the LSTM's
+vocabulary gets the LSTM's <unk> probability times its share of the user's words, so a
+user's names and jargon become suggestible, with the user's casing.
+
+Cost per keystroke is flat in the history size: candidates are the LSTM's top words, the
+most frequent followers of each context, and the user's words in the typed prefix's range
+when that range is small; each set is bounded. (Adding the user's most frequent and most
+recent words as candidates changed nothing measurable, so they are not.)
+"""
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+from collections import Counter, deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.engine.suggest import Candidate, Suggester, cased, starts_sentence
+from model.engine.text import UNK_ID, Vocab, is_word, tokenize
+
+START = "<s>"  # the token before a message's first word
+ORDER = 3      # a word and at most two tokens before it
+
+# Mixture weights, tuned with scripts/tune-personal on valid-split users (docs/DESIGN.md).
+CONTEXT_WEIGHT = (0.2, 0.4)  # most weight the followers of the last one / two tokens can get
+CONTEXT_TRUST = 8.0          # a context followed this many times per different word gets half that
+WORD_WEIGHT = 0.02           # most weight the user's word counts can get
+WORD_TRUST = 1000.0          # words sent before the user's word counts get half that weight
+RECENT_WEIGHT = 0.03         # weight of the user's last RECENT words sent (the topic of the moment)
+RECENT = 64
+TEMPERATURE = 0.7            # the LSTM's probabilities to this power (renormalized) before mixing: it
+                             # is surer of itself than it should be next to what a user is known to write
+
+FOLLOWERS = 32     # the most frequent followers of a context, candidates after it
+RANGE_SCAN = 32    # a prefix matching at most this many of the user's words: all are candidates
+
+_AFTER_ALL = "\U0010ffff"
+
+
+def contexts_of(context: str) -> tuple[str, ...]:
+    """The user-model contexts before the next word, lower-cased: (last token, last two).
+    Reads the last two whitespace-delimited chunks only: flat cost per keystroke."""
+    parts = context.rsplit(None, ORDER - 1)
+    tokens = [t.lower() for chunk in parts[-(ORDER - 1):] for t in tokenize(chunk)]
+    if len(parts) < ORDER:  # those chunks are all of the context: the message starts there
+        tokens.insert(0, START)
+    return tuple(" ".join(tokens[-n:]) for n in range(1, ORDER) if len(tokens) >= n)
+
+
+def message_entries(message: str) -> dict[str, int]:
+    """The entries a sent message adds, with their counts."""
+    found: dict[str, int] = {}
+    before = [START]
+    for token in tokenize(message):
+        if is_word(token):
+            word = token.lower()
+            for entry in (token, *(" ".join(before[-n:] + [word]) for n in range(1, min(len(before), ORDER - 1) + 1))):
+                found[entry] = found.get(entry, 0) + 1
+        before.append(token.lower())
+    return found
+
+
+class UserModel:
+    """One user's entries and the indexes the strip reads; changed only by add/remove."""
+
+    def __init__(self, entries: dict[str, tuple[int, float]] | None = None):
+        self.entries: dict[str, list] = {}             # entry -> [count, last seen (unix time)]
+        self.words: dict[str, int] = {}                # lower-cased word -> count
+        self.forms: dict[str, dict[str, int]] = {}     # lower-cased word -> {form as sent: count}
+        self.followers: dict[str, dict[str, int]] = {} # context -> {word: count}
+        self.followed: dict[str, int] = {}             # context -> times a word followed it
+        self.total = 0                                 # words sent
+        self.keys: list[str] = []                      # the lower-cased words, sorted: prefix ranges
+        self._top_followers: dict[str, list[str]] = {}
+        self.recent: deque[str] = deque()              # the last RECENT words sent, oldest first
+        self.recent_counts: Counter[str] = Counter()    # ... and how often each is among them
+        for entry, (count, seen) in sorted((entries or {}).items(), key=lambda e: e[1][1]):
+            self.add(entry, count, seen)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def learn(self, message: str, now: float) -> dict[str, int]:
+        """Count a sent message; returns the entries it added (for the store)."""
+        found = message_entries(message)
+        for entry, count in found.items():
+            self.add(entry, count, now)
+        return found
+
+    def add(self, entry: str, count: int, seen: float) -> None:
+        if count <= 0:
+            return
+        held = self.entries.setdefault(entry, [0, seen])
+        held[0] += count
+        held[1] = max(held[1], seen)
+        if " " in entry:
+            context, word = entry.rsplit(" ", 1)
+            followers = self.followers.setdefault(context, {})
+            followers[word] = followers.get(word, 0) + count
+            self.followed[context] = self.followed.get(context, 0) + count
+            self._top_followers.pop(context, None)
+            return
+        word = entry.lower()
+        if word not in self.words:
+            bisect.insort(self.keys, word)
+            self.words[word] = 0
+        self.words[word] += count
+        forms = self.forms.setdefault(word, {})
+        forms[entry] = forms.get(entry, 0) + count
+        self.total += count
+        self._note_recent(word, count)
+
+    def remove(self, entry: str) -> None:
+        held = self.entries.pop(entry, None)
+        if held is None:
+            return
+        count = held[0]
+        if " " in entry:
+            context, word = entry.rsplit(" ", 1)
+            _take(self.followers[context], word, count)
+            self.followed[context] -= count
+            if not self.followers[context]:
+                del self.followers[context], self.followed[context]
+            self._top_followers.pop(context, None)
+            return
+        word = entry.lower()
+        self.total -= count
+        _take(self.forms[word], entry, count)
+        if _take(self.words, word, count):
+            del self.forms[word]
+            del self.keys[bisect.bisect_left(self.keys, word)]
+
+    def prune(self, most: int) -> list[str]:
+        """Keep at most `most` entries: older ones go first, and among those seen the same
+        day the rarer. Returns the entries dropped (to drop from the store as well)."""
+        if len(self.entries) <= most:
+            return []
+        keep = int(most * 0.9)  # room to learn before the next prune
+        order = sorted(self.entries, key=lambda e: (self.entries[e][1] // 86400, self.entries[e][0], self.entries[e][1]))
+        dropped = order[: len(order) - keep]
+        for entry in dropped:
+            self.remove(entry)
+        return dropped
+
+    def _note_recent(self, word: str, count: int) -> None:
+        for _ in range(min(count, RECENT)):
+            self.recent.append(word)
+            self.recent_counts[word] += 1
+            if len(self.recent) > RECENT:
+                gone = self.recent.popleft()
+                self.recent_counts[gone] -= 1
+                if not self.recent_counts[gone]:
+                    del self.recent_counts[gone]
+
+    def knows(self, word: str) -> bool:
+        return word.lower() in self.words
+
+    def form(self, word: str) -> str:
+        """The user's casing of a word: the form they sent most often."""
+        forms = self.forms[word]
+        return max(forms, key=lambda f: (forms[f], f == word))
+
+    def weights(self, contexts: tuple[str, ...]) -> tuple[list[float], float]:
+        """(weight of each context's followers, weight of the word counts). The longer
+        context goes first: the shorter one gets its share of what the longer leaves."""
+        trusts = []
+        for context, most in zip(contexts, CONTEXT_WEIGHT):
+            followed = self.followed.get(context, 0)
+            trust = CONTEXT_TRUST * len(self.followers.get(context, ()))
+            trusts.append(most * followed / (followed + trust) if followed else 0.0)
+        weights, left = [0.0] * len(trusts), 1.0
+        for n in reversed(range(len(trusts))):
+            weights[n], left = left * trusts[n], left * (1 - trusts[n])
+        return weights, WORD_WEIGHT * self.total / (self.total + WORD_TRUST)
+
+    def candidates(self, contexts: tuple[str, ...], prefix: str) -> set[str]:
+        """The user's words worth scoring after the contexts for a lower-cased prefix (bounded)."""
+        found = set()
+        for context in contexts:
+            found.update(w for w in self.top_followers(context) if w.startswith(prefix))
+        lo = bisect.bisect_left(self.keys, prefix)
+        hi = bisect.bisect_left(self.keys, prefix + _AFTER_ALL, lo)
+        if hi - lo <= RANGE_SCAN:
+            found.update(self.keys[lo:hi])
+        return found
+
+    def top_followers(self, context: str) -> list[str]:
+        top = self._top_followers.get(context)
+        if top is None:
+            followers = self.followers.get(context, {})
+            top = list(followers) if len(followers) <= FOLLOWERS else heapq.nlargest(FOLLOWERS, followers, key=followers.get)
+            self._top_followers[context] = top
+        return top
+
+
+def _take(counts: dict[str, int], key: str, count: int) -> bool:
+    """Subtract; drop the key at zero. True when it was dropped."""
+    counts[key] -= count
+    if counts[key] <= 0:
+        del counts[key]
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class Scored:
+    word: str        # lower-cased
+    token_id: int    # UNK_ID for a word outside the vocabulary
+    probability: float
+
+
+class Personalizer:
+    """The strip from the LSTM's next-token log-probabilities and a user model."""
+
+    def __init__(self, vocab: Vocab, suggester: Suggester | None = None):
+        self.vocab = vocab
+        self.suggester = suggester or Suggester(vocab)
+        self._norm: tuple[np.ndarray | None, float] = (None, 0.0)  # the last row and its tempered log-normalizer
+        self.ids = {t.lower(): i for i, t in enumerate(vocab.tokens) if is_word(t)}  # a user's word -> its id
+
+    def tempered(self, logprobs: np.ndarray):
+        """p -> P_lstm(w) tempered: p ** TEMPERATURE, renormalized over the vocabulary. The
+        normalizer is kept for the last row: keystrokes within a word share their row."""
+        row, norm = self._norm
+        if row is not logprobs:
+            scaled = logprobs * TEMPERATURE
+            top = float(scaled.max())
+            norm = top + math.log(float(np.exp(scaled - top).sum()))
+            self._norm = (logprobs, norm)
+        return lambda logprob: math.exp(TEMPERATURE * logprob - norm)
+
+    def top(self, logprobs: np.ndarray, user: UserModel, contexts: tuple[str, ...], prefix: str, k: int) -> list[Scored]:
+        """The k most likely words starting with prefix (normalized) after the contexts, best first."""
+        prefix = prefix.lower()
+        context_weights, word_weight = user.weights(contexts)
+        recent, recent_weight = user.recent_counts, RECENT_WEIGHT / RECENT if user.recent_counts else 0.0
+        lstm_weight = 1.0 - sum(context_weights) - word_weight - RECENT * recent_weight
+        followers = [(weight / user.followed[c], user.followers[c]) for c, weight in zip(contexts, context_weights) if weight]
+        words, word_share = user.words, word_weight / max(user.total, 1)
+        lstm_p = self.tempered(logprobs)
+        unknown = lstm_p(float(logprobs[UNK_ID])) / max(user.total, 1)
+
+        def user_part(word: str) -> float:
+            p = word_share * words.get(word, 0) + recent_weight * recent.get(word, 0)
+            for share, counts in followers:
+                p += share * counts.get(word, 0)
+            return p
+
+        scored: dict[str, tuple[float, int]] = {}
+        ids, lps = self.suggester.top(logprobs, prefix, k)
+        for i, lp in zip(ids.tolist(), lps.tolist()):
+            word = self.vocab.tokens[i].lower()
+            scored[word] = (lstm_weight * lstm_p(lp) + user_part(word), i)
+        known = self.ids
+        for word in user.candidates(contexts, prefix):
+            if word not in scored:
+                i = known.get(word, UNK_ID)
+                lstm = unknown * words.get(word, 0) if i == UNK_ID else lstm_p(float(logprobs[i]))
+                scored[word] = (lstm_weight * lstm + user_part(word), i)
+        best = heapq.nlargest(k, scored.items(), key=lambda item: item[1][0])
+        return [Scored(word, i, p) for word, (p, i) in best]
+
+    def strip(self, logprobs: np.ndarray, user: UserModel, context: str, partial: str, k: int) -> list[Candidate]:
+        """Suggester.strip with the user's words mixed in (same casing rules)."""
+        capital = starts_sentence(context)
+        return [Candidate(cased(self.vocab.tokens[s.token_id] if s.token_id != UNK_ID else user.form(s.word),
+                                partial, capital), s.token_id, math.log(s.probability), bool(partial))
+                for s in self.top(logprobs, user, contexts_of(context), partial, k) if s.probability > 0]

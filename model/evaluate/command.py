@@ -1,0 +1,221 @@
+"""`nextword evaluate`: a model next to an interpolated Kneser–Ney trigram, on a split.
+
+The model is a training checkpoint (torch) or an exported model directory (onnxruntime,
+no torch: fed one token per step with the state carried, the way the service feeds it).
+Both columns use the model's vocabulary and the trigram is trained on the same train
+split, so they are comparable. Definitions: model/evaluate/quality.py.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from model.evaluate import quality
+from model.engine.contract import VOCAB, ModelError, feed, graph_path, read_manifest, rows_depend_on_each_other
+from model.data import CorpusError, encode_messages, load_corpus
+from model.evaluate.ngram import KneserNeyTrigram
+from model.engine.text import EOS_ID, Vocab
+
+ROWS = [
+    ("perplexity", "perplexity (lower is better)", "{:.2f}"),
+    ("top1_accuracy", "next word, top-1 accuracy", "{:.2%}"),
+    ("top3_accuracy", "next word, top-3 accuracy", "{:.2%}"),
+    ("completion_top3_after_1", "completion top-3 after 1 letter", "{:.2%}"),
+    ("completion_top3_after_2", "completion top-3 after 2 letters", "{:.2%}"),
+    ("ksr_1", "keystroke savings, 1 suggestion", "{:.2%}"),
+    ("ksr_3", "keystroke savings, 3 suggestions", "{:.2%}"),
+    ("ksr_5", "keystroke savings, 5 suggestions", "{:.2%}"),
+]
+ONNX_BATCH = 32  # messages stepped together through onnxruntime
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--checkpoint", default="runs/default/best.pt", help="checkpoint written by `nextword train` (needs the 'train' extra: torch)")
+    p.add_argument("--model-dir", default="", help="evaluate an exported model directory with onnxruntime instead (no torch)")
+    p.add_argument("--int8", action="store_true", help="with --model-dir: score model.int8.onnx")
+    p.add_argument("--messages", default="", help="evaluate on these messages (one per line) instead of a split; no baseline")
+    p.add_argument("--corpus", nargs="+", metavar="FILE", help="plain-text files, one message per line (default: the chitchat-dataset package)")
+    p.add_argument("--split", default="test", choices=["test", "valid"], help="which split to evaluate on")
+    p.add_argument("--limit", type=int, default=0, help="evaluate only the first N messages of the split (0: all)")
+    p.add_argument("--typos", type=float, default=None, metavar="RATE",
+                   help="type the messages as a noisy typist making a typo in each letter with this probability, "
+                        "with plain completion and with corrections (model/evaluate/typist.py); prints KSR@3 and words left wrong")
+    p.add_argument("--layout", default="qwerty", choices=["qwerty", "qwertz", "azerty"], help="keyboard layout for --typos")
+    p.add_argument("--seed", type=int, default=1, help="seed of the typist's typos")
+    p.add_argument("--personal", action="store_true",
+                   help="with and without each user's own model, messages typed in time order and learned as sent "
+                        "(model/evaluate/personal.py); with --messages: the file's lines as one user")
+    p.add_argument("--json", default="", help="also write the figures to this JSON file")
+
+
+def torch_scorer(model):
+    """score(list of id arrays) -> list of (len - 1, V) log-prob rows, batched on the CPU."""
+    import torch
+
+    from model.train.batches import pad_batch
+
+    @torch.no_grad()
+    def score(seqs):
+        inputs, _ = pad_batch(seqs)
+        logits, _ = model(torch.from_numpy(inputs))
+        logprobs = torch.log_softmax(logits, dim=-1).numpy()
+        return [logprobs[i, : len(s) - 1] for i, s in enumerate(seqs)]
+
+    return score
+
+
+def onnx_scorer(graph: Path, layers: int, hidden: int):
+    """score() for an exported graph: one token per onnxruntime call with the state
+    carried, as the service feeds it; messages of similar length stepped together, except
+    through a graph whose rows depend on each other (int8), which gets one at a time."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+    def score_batch(seqs):
+        steps = max(len(s) for s in seqs) - 1
+        tokens = np.full((len(seqs), steps), EOS_ID, np.int64)  # past its end a row is ignored
+        for i, s in enumerate(seqs):
+            tokens[i, : len(s) - 1] = s[:-1]
+        h = c = np.zeros((layers, len(seqs), hidden), np.float32)
+        rows = []
+        for t in range(steps):
+            logprobs, h, c = session.run(None, feed(tokens[:, t : t + 1], h, c))
+            rows.append(logprobs)
+        rows = np.stack(rows, axis=1)  # (B, T, V)
+        return [rows[i, : len(s) - 1] for i, s in enumerate(seqs)]
+
+    together = 1 if rows_depend_on_each_other(graph) else ONNX_BATCH
+
+    def score(seqs):
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        out = [None] * len(seqs)
+        for start in range(0, len(order), together):
+            chosen = order[start : start + together]
+            for i, rows in zip(chosen, score_batch([seqs[i] for i in chosen])):
+                out[i] = rows
+        return out
+
+    return score
+
+
+def model_dir_scorer(model_dir: str, int8: bool):
+    """(vocab, score, description) for an exported model directory."""
+    directory = Path(model_dir)
+    manifest = read_manifest(directory)
+    sizes = manifest.get("sizes", {})
+    graph = graph_path(directory, int8)
+    try:
+        vocab = Vocab.load(directory / VOCAB)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelError(f"bad {VOCAB}: {e}") from None
+    source = {"model_dir": str(directory), "graph": graph.name, "graph_sha1": hashlib.sha1(graph.read_bytes()).hexdigest()}
+    return vocab, onnx_scorer(graph, int(sizes.get("layers", 1)), int(sizes.get("hidden", 0))), source
+
+
+def checkpoint_scorer(path: str):
+    """(vocab, score, description) for a training checkpoint (torch)."""
+    try:
+        from model.train import checkpoint
+    except ImportError:
+        raise CorpusError("evaluating a checkpoint needs torch: pip install -e '.[train]'; "
+                          "an exported model needs no torch: pass --model-dir") from None
+    model, vocab = checkpoint.restore_model(checkpoint.load(path))
+    return vocab, torch_scorer(model), {"checkpoint": str(path), "checkpoint_sha1": checkpoint.file_sha1(path)}
+
+
+def trigram_scorer(trigram: KneserNeyTrigram):
+    return lambda seqs: [trigram.logprobs(s) for s in seqs]
+
+
+def table(columns: dict[str, dict]) -> str:
+    names = list(columns)
+    lines = [f"{'':<36}" + "".join(f"{n:>16}" for n in names)]
+    for key, label, fmt in ROWS:
+        lines.append(f"{label:<36}" + "".join(f"{fmt.format(columns[n][key]):>16}" for n in names))
+    return "\n".join(lines)
+
+
+def run_evaluation(score, vocab, corpus, split: str, limit: int) -> dict:
+    """The model (score) and the trigram baseline on the first `limit` messages of a split."""
+    messages = corpus.splits[split][: limit or None]
+    if not messages:
+        raise CorpusError(f"the {split} split of {corpus.source} is empty")
+    t0 = time.time()
+    trigram = KneserNeyTrigram(encode_messages(corpus.splits["train"], vocab), len(vocab))
+    lstm = quality.evaluate(messages, vocab, score)
+    baseline = quality.evaluate(messages, vocab, trigram_scorer(trigram))
+    return {"split": split, "messages": len(messages), "corpus": corpus.source,
+            "lstm": lstm, "trigram_kn": baseline, "seconds": round(time.time() - t0, 1)}
+
+
+def read_messages(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise CorpusError(f"cannot read messages {path}: {e.strerror}") from None
+    messages = [m for m in (line.strip() for line in lines) if m]
+    if not messages:
+        raise CorpusError(f"{path} has no messages")
+    return messages
+
+
+def typing_table(result: dict) -> str:
+    lines = [f"{'':<32}{'plain completion':>18}{'with corrections':>18}"]
+    for key, label in (("ksr_3", "keystroke savings, 3 suggestions"), ("words_left_wrong", "words left wrong")):
+        lines.append(f"{label:<32}{result['plain'][key]:>18.2%}{result['corrected'][key]:>18.2%}")
+    return "\n".join(lines)
+
+
+def run_typist(args, score, vocab, messages: list[str]) -> dict:
+    from model.evaluate.typist import Typist
+
+    if not 0 <= args.typos <= 1:
+        raise CorpusError(f"--typos is a probability per letter, between 0 and 1; got {args.typos}")
+    result = Typist(vocab, args.typos, args.seed, args.layout).run(messages, score)
+    print(f"noisy typist: typo rate {args.typos:g} per letter, seed {args.seed}, {args.layout}; "
+          f"{result['messages']:,} messages, {result['plain']['words']:,} words")
+    print(typing_table(result))
+    return result
+
+
+def main(args) -> int:
+    if args.limit < 0:
+        raise CorpusError(f"--limit must not be negative, got {args.limit}")
+    if args.int8 and not args.model_dir:
+        raise CorpusError("--int8 goes with --model-dir (a checkpoint has no int8 graph)")
+    messages = read_messages(args.messages) if args.messages else None
+    vocab, score, source = model_dir_scorer(args.model_dir, args.int8) if args.model_dir else checkpoint_scorer(args.checkpoint)
+    if args.personal:
+        from model.evaluate import personal as evaluate_personal
+
+        corpus = f"{Path(args.messages).name}, as one user" if messages else f"chitchat-dataset, {args.split} split"
+        result = {"corpus": corpus, "personal": evaluate_personal.run(score, vocab, args.split, messages)}
+        print(f"personal suggestions: {corpus}")
+        print(evaluate_personal.table(result["personal"]))
+    elif args.typos is not None:
+        chosen = messages or load_corpus(args.corpus).splits[args.split][: args.limit or None]
+        result = run_typist(args, score, vocab, chosen)
+    elif messages is not None:  # the LSTM alone, e.g. to compare with what a typing client measured
+        result = {"messages": len(messages), "lstm": quality.evaluate(messages, vocab, score)}
+        print(f"{len(messages)} messages, {result['lstm']['words']} words, {result['lstm']['characters']} characters")
+        print(table({"LSTM": result["lstm"]}))
+    else:
+        result = run_evaluation(score, vocab, load_corpus(args.corpus), args.split, args.limit)
+        print(f"{result['split']} split of {result['corpus']}: {result['messages']:,} messages, "
+              f"{result['lstm']['words']:,} words, {result['lstm']['characters']:,} characters")
+        print(table({"LSTM": result["lstm"], "KN trigram": result["trigram_kn"]}))
+    result.update(source)
+    if args.json:
+        try:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        except OSError as e:
+            raise CorpusError(f"cannot write {args.json}: {e.strerror}") from None
+        print(f"wrote {args.json}")
+    return 0

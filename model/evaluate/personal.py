@@ -1,0 +1,121 @@
+"""`nextword evaluate --personal`: the same model with and without each user's own model.
+
+Every message is typed with the user model as it stands, then learned, in time order:
+- chitchat (a split): the users with at least MIN_HISTORY messages in the train split,
+  and apart, everyone else. A user's history is all their earlier messages (train split
+  included); the messages of the chosen split are the ones typed and counted.
+- `--messages FILE`: one user typing the file's lines in order, from an empty model (e.g.
+  text of another domain than the one the model was trained on).
+
+Both columns count keystrokes the same way (model/evaluate/quality.py); a word is found in the
+strip by its lower-cased text, so a word outside the vocabulary counts once the user
+model suggests it.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from model.evaluate import quality
+from model.data import SPLITS, chitchat_messages, clean, encode_messages, split_of
+from model.evaluate.command import ROWS as ROWS_OF_EVALUATE
+from model.engine.personal import Personalizer, UserModel, contexts_of
+from model.engine.suggest import Suggester
+from model.engine.text import Vocab, normalize, token_spans
+
+MIN_HISTORY = 200  # train-split messages that make a user one "with history"
+ROWS = [row for row in ROWS_OF_EVALUATE if row[0] in ("top1_accuracy", "top3_accuracy", "ksr_1", "ksr_3", "ksr_5")]
+
+
+def personal_ranker(personalizer: Personalizer, user: UserModel, rows, message: str) -> quality.Rank:
+    """rank(i, prefix) in the strip mixed with the user model; the target is the word itself."""
+    text = normalize(message)
+    spans = token_spans(text)
+
+    def rank(i: int, prefix: str) -> int:
+        contexts = contexts_of(text[: spans[i][1]])
+        target = spans[i][0].lower()
+        for place, s in enumerate(personalizer.top(rows[i], user, contexts, prefix, quality.MAX_STRIP)):
+            if s.word == target:
+                return place
+        return quality.MAX_STRIP
+
+    return rank
+
+
+class Comparison:
+    """Tallies of the same messages typed without and with the user model."""
+
+    def __init__(self, vocab: Vocab):
+        self.vocab, self.suggester = vocab, Suggester(vocab)
+        self.personalizer = Personalizer(vocab, self.suggester)
+        self.plain, self.personal = quality.Tally(), quality.Tally()
+        self.messages = 0
+
+    def type(self, message: str, ids, rows, user: UserModel) -> None:
+        self.messages += 1
+        quality.tally_message(self.plain, message, rows, ids, quality.model_ranker(self.suggester, rows, ids))
+        quality.tally_message(self.personal, message, rows, ids, personal_ranker(self.personalizer, user, rows, message))
+
+    def result(self) -> dict:
+        """Both columns, without perplexity: the user model ranks words, it is not scored as a
+        distribution (the rows' perplexity would be the LSTM's in both)."""
+        columns = {name: {k: v for k, v in t.result().items() if k != "perplexity"}
+                   for name, t in (("without", self.plain), ("with", self.personal))}
+        return {"messages": self.messages, **columns}
+
+
+def type_history(history: list[tuple[str, bool]], vocab: Vocab, score, comparison: Comparison) -> UserModel:
+    """One user's messages in order, (text, typed?): typed ones are counted, then all learned."""
+    user = UserModel()
+    typed = [m for m, counted in history if counted]
+    seqs = encode_messages(typed, vocab)
+    scored = iter(zip(seqs, score(seqs)) if typed else ())
+    for when, (message, counted) in enumerate(history):
+        if counted:
+            ids, rows = next(scored)
+            comparison.type(message, ids, rows, user)
+        user.learn(message, float(when))
+    return user
+
+
+def chitchat_histories(split: str) -> tuple[dict[str, list[tuple[str, bool]]], set[str]]:
+    """Each sender's messages in time order, marked True where in `split`; and the senders
+    with at least MIN_HISTORY train messages."""
+    timeline = defaultdict(list)
+    train = Counter()
+    for conv_id, sender, timestamp, text in chitchat_messages():
+        message, where = clean(text), split_of(conv_id)
+        if message:
+            timeline[sender].append((timestamp, message, where == split))
+            train[sender] += where == "train"
+    histories = {s: [(m, counted) for _, m, counted in sorted(t, key=lambda x: x[0])] for s, t in timeline.items()}
+    return ({s: h for s, h in histories.items() if any(c for _, c in h)},
+            {s for s, n in train.items() if n >= MIN_HISTORY})
+
+
+def run(score, vocab: Vocab, split: str, messages: list[str] | None) -> dict:
+    if messages is not None:
+        one = Comparison(vocab)
+        type_history([(m, True) for m in messages], vocab, score, one)
+        return {"one user": one.result()}
+    assert split in SPLITS
+    histories, heavy = chitchat_histories(split)
+    groups = {"with history": Comparison(vocab), "others": Comparison(vocab)}
+    for sender in sorted(histories):
+        type_history(histories[sender], vocab, score, groups["with history" if sender in heavy else "others"])
+    result = {name: c.result() for name, c in groups.items()}
+    result["with history"]["users"] = len(heavy & set(histories))
+    result["others"]["users"] = len(set(histories) - heavy)
+    return result
+
+
+def table(result: dict) -> str:
+    lines = []
+    for name, group in result.items():
+        users = f", {group['users']:,} users" if "users" in group else ""
+        lines.append(f"{name}: {group['messages']:,} messages{users}, {group['with']['words']:,} words")
+        lines.append(f"{'':<36}{'LSTM':>12}{'LSTM + user':>14}{'gain':>10}")
+        for key, label, fmt in ROWS:
+            a, b = group["without"][key], group["with"][key]
+            lines.append(f"{label:<36}{fmt.format(a):>12}{fmt.format(b):>14}{(b - a) * 100:>+9.2f}p")
+    return "\n".join(lines)

@@ -1,0 +1,122 @@
+"""Quality figures for any next-token model, from its log-probability rows (pure NumPy).
+
+A model is seen only through `rows`: for a message <s> t1 .. tn </s>, an (n + 1, V)
+array whose row i is log P(t_{i+1} | <s> t1 .. ti). The suggestion strip comes from
+model.engine.suggest, the same code the service runs.
+
+Keystroke savings (docs/DESIGN.md), keystrokes counted:
+- every character (Unicode code point) of the message typed by hand costs 1: letters,
+  spaces, punctuation, digits, emoji code points; shift/casing costs nothing;
+- before each character of a word, the strip shows N suggestions for what was typed so
+  far; if the word (matched case-insensitively, by vocabulary id) is among them, it is
+  accepted for 1 keystroke and the space right after it is free;
+- KSR = 1 - keystrokes / characters, summed over all messages (micro-average).
+Next-word accuracy counts every word of the text (out-of-vocabulary words are misses);
+completion accuracy after n letters counts words longer than n letters, top 3.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from model.data import encode_messages
+from model.engine.suggest import Suggester
+from model.engine.text import Vocab, normalize, token_spans
+
+KSR_SIZES = (1, 3, 5)
+MAX_STRIP = max(KSR_SIZES)
+Rank = Callable[[int, str], int]  # (token index, typed prefix) -> place in the strip, MAX_STRIP if not in it
+
+
+@dataclass
+class Tally:
+    nll: float = 0.0
+    tokens: int = 0
+    words: int = 0
+    top1: int = 0
+    top3: int = 0
+    completion: dict = field(default_factory=lambda: {1: [0, 0], 2: [0, 0]})  # n -> [hits, words]
+    keystrokes: dict = field(default_factory=lambda: {n: 0 for n in KSR_SIZES})
+    chars: int = 0
+
+    def result(self) -> dict:
+        return {
+            "perplexity": round(math.exp(self.nll / max(self.tokens, 1)), 3),
+            "top1_accuracy": round(self.top1 / max(self.words, 1), 4),
+            "top3_accuracy": round(self.top3 / max(self.words, 1), 4),
+            **{f"completion_top3_after_{n}": round(h / max(w, 1), 4) for n, (h, w) in self.completion.items()},
+            **{f"ksr_{n}": round(1 - k / max(self.chars, 1), 4) for n, k in self.keystrokes.items()},
+            "tokens": self.tokens,
+            "words": self.words,
+            "characters": self.chars,
+        }
+
+
+def strip_rank(suggester: Suggester, row: np.ndarray, prefix: str, target: int) -> int:
+    """Position of target in the strip of MAX_STRIP words for this prefix, or MAX_STRIP."""
+    ids, _ = suggester.top(row, prefix, MAX_STRIP)
+    hits = np.flatnonzero(ids == target)
+    return int(hits[0]) if len(hits) else MAX_STRIP
+
+
+def model_ranker(suggester: Suggester, rows: np.ndarray, ids: np.ndarray) -> Rank:
+    """rank(i, prefix): where the message's i-th token stands in the model's strip."""
+    return lambda i, prefix: strip_rank(suggester, rows[i], prefix, int(ids[i + 1]))
+
+
+def word_keystrokes(rank: Callable[[str], int], word: str) -> dict[int, tuple[int, bool]]:
+    """For each strip size N: (keystrokes to enter the word, accepted from the strip?)."""
+    result: dict[int, tuple[int, bool]] = {}
+    for typed in range(len(word)):
+        position = rank(word[:typed])
+        for n in KSR_SIZES:
+            if n not in result and position < n:
+                result[n] = (typed + 1, True)
+        if len(result) == len(KSR_SIZES):
+            break
+    return {n: result.get(n, (len(word), False)) for n in KSR_SIZES}
+
+
+def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, rank: Rank) -> None:
+    """Count one message; rank(i, prefix) places its i-th token in the strip for a prefix."""
+    text = normalize(message)
+    t.nll -= float(rows[np.arange(len(ids) - 1), ids[1:]].sum())
+    t.tokens += len(ids) - 1
+    t.chars += len(text)
+    position = {n: 0 for n in KSR_SIZES}  # end of what was entered so far, per strip size
+    free_space = {n: False for n in KSR_SIZES}
+    for i, (tok, start, end, word) in enumerate(token_spans(text)):
+        for n in KSR_SIZES:  # the gap before this token is white space, typed unless free
+            t.keystrokes[n] += start - position[n] - (1 if free_space[n] and start > position[n] else 0)
+            position[n], free_space[n] = end, False
+        if not word:
+            for n in KSR_SIZES:
+                t.keystrokes[n] += end - start
+            continue
+        t.words += 1
+        first = rank(i, "")
+        t.top1 += first < 1
+        t.top3 += first < 3
+        for n, tally in t.completion.items():
+            if len(tok) > n:
+                tally[0] += rank(i, tok[:n]) < 3
+                tally[1] += 1
+        for n, (keys, accepted) in word_keystrokes(lambda prefix: rank(i, prefix), tok).items():
+            t.keystrokes[n] += keys
+            free_space[n] = accepted
+
+
+def evaluate(messages: list[str], vocab: Vocab, score, batch: int = 256) -> dict:
+    """Figures over the messages; score(list of id arrays) -> list of row arrays."""
+    suggester = Suggester(vocab)
+    t = Tally()
+    for i in range(0, len(messages), batch):
+        chunk = messages[i : i + batch]
+        seqs = encode_messages(chunk, vocab)
+        for message, ids, rows in zip(chunk, seqs, score(seqs)):
+            tally_message(t, message, rows, ids, model_ranker(suggester, rows, ids))
+    return t.result()
+

@@ -1,0 +1,1 @@
+"""Export: `nextword export`, checkpoint -> model directory (ONNX, int8, manifest, card)."""

@@ -1,0 +1,1 @@
+"""Training (torch): the `nextword train` command, the LSTM, the loop, checkpoints."""

@@ -1,0 +1,91 @@
+"""`nextword train`: train the LSTM language model on a corpus split.
+
+This module is the command: its flags, the default recipe and the checks of what the user
+asked for. It needs no torch, so `nextword train --help` works in every environment; the
+training itself (model/train/loop.py) imports torch when it runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.engine.errors import UserError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The default training recipe, the shipped model's (8 M parameters): the one home of
+    these numbers (flags, bench_train and `nextword data` read them here)."""
+    vocab_size: int = 10000   # including the 4 special tokens
+    embedding: int = 256      # tied with the output layer
+    hidden: int = 1024
+    layers: int = 1
+    dropout: float = 0.4
+    batch_size: int = 128
+    lr: float = 2e-3
+    schedule: str = "cosine"
+    max_len: int = 128
+    seed: int = 1
+
+
+RECIPE = Recipe()
+
+
+class TrainError(UserError):
+    """A training request that cannot run as asked (bad flag, no CUDA, unusable directory)."""
+
+
+def add_arguments(p) -> None:
+    r = RECIPE
+    p.add_argument("--corpus", nargs="+", metavar="FILE", help="plain-text files, one message per line (default: the chitchat-dataset package)")
+    p.add_argument("--out", default="runs/default", help="run directory for checkpoints last.pt and best.pt (made if missing)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (model, optimiser, epoch, position in the epoch)")
+    p.add_argument("--vocab-size", type=int, default=r.vocab_size, help="vocabulary size including the 4 special tokens")
+    p.add_argument("--embedding", type=int, default=r.embedding, help="embedding size (tied with the output layer)")
+    p.add_argument("--hidden", type=int, default=r.hidden, help="LSTM hidden size")
+    p.add_argument("--layers", type=int, default=r.layers, help="LSTM layers")
+    p.add_argument("--dropout", type=float, default=r.dropout, help="dropout on embeddings and LSTM outputs")
+    p.add_argument("--batch-size", type=int, default=r.batch_size, help="messages per optimisation step, over all processes")
+    p.add_argument("--lr", type=float, default=r.lr, help="Adam learning rate (see --schedule)")
+    p.add_argument("--schedule", default=r.schedule, choices=["plateau", "cosine"],
+                   help="plateau: keep --lr, halve it when validation does not improve; cosine: decay it to 5%% "
+                        "over the run's budget (--epochs, or --max-minutes when that ends first)")
+    p.add_argument("--epochs", type=int, default=20, help="maximum number of passes over the training split")
+    p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
+    p.add_argument("--max-minutes", type=float, default=0, help="stop after this much training time, with a checkpoint (0: no limit)")
+    p.add_argument("--eval-every", type=int, default=0, help="validate and checkpoint every N steps (0: at the end of each epoch)")
+    p.add_argument("--patience", type=int, default=3, help="stop after this many validations without a better perplexity")
+    p.add_argument("--max-len", type=int, default=r.max_len, help="cap on tokens per message (longer ones are cut)")
+    p.add_argument("--seed", type=int, default=r.seed, help="random seed: same seed, same corpus, same machine -> same model")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto: CUDA when available, else CPU")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    p.add_argument("--log-every", type=int, default=100, help="print progress every N steps")
+
+
+def check(args) -> None:
+    """Refuse what cannot work before any data is loaded."""
+    if args.vocab_size <= 4:
+        raise TrainError(f"--vocab-size must be greater than 4 (the special tokens), got {args.vocab_size}")
+    at_least_one = ("embedding", "hidden", "layers", "batch_size", "epochs", "max_len", "log_every")
+    for name in at_least_one:
+        if getattr(args, name) < 1:
+            raise TrainError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    for name in ("max_steps", "max_minutes", "eval_every", "patience", "threads"):
+        if getattr(args, name) < 0:
+            raise TrainError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
+    if not 0 <= args.dropout < 1:
+        raise TrainError(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.lr <= 0:
+        raise TrainError(f"--lr must be positive, got {args.lr}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise TrainError(f"--out {out} exists and is not a directory")
+    if args.resume and not (out / "last.pt").is_file():
+        raise TrainError(f"--resume: no checkpoint to resume from at {out / 'last.pt'}")
+
+
+def main(args) -> int:
+    check(args)
+    from model.train.loop import train  # torch: only now
+
+    return train(args)

@@ -1,0 +1,1 @@
+"""The `nextword` command (cli.py): one subcommand per step of the flow in docs/DESIGN.md."""

@@ -1,0 +1,189 @@
+"""Typed text -> suggestions: validation, context state (cache, batcher), the strip.
+
+No protobuf here (service/server/protocol.py converts); errors are domain exceptions that the
+protocol layer maps to gRPC status codes in one place.
+
+What the model reads for a context: <s> followed by the last `max_context_tokens` tokens
+of the context. The cached path extends a parent context only while that holds, so an
+answer never depends on what happens to be cached.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from model.engine.personal import Personalizer, UserModel
+from model.engine.suggest import Candidate, Suggester, starts_sentence
+from model.engine.text import BOS_ID, parent_context, split_normalized, split_typed, tokenize
+from model.engine.typos import LAYOUTS, Autocorrect, Corrector
+from service.server.batching import MicroBatcher
+from service.server.cache import ContextCache, Entry
+from model.engine.runtime import Runtime
+from service.server.settings import Settings
+
+DEFAULT_SUGGESTIONS = 3
+
+
+def _blank(text: str) -> bool:
+    """Empty or only white space; isspace stops at the first letter, so no copy of the text."""
+    return not text or text.isspace()
+
+
+class InvalidInput(Exception):
+    """A request the server cannot answer as asked (message says why, for a person)."""
+
+
+@dataclass
+class Strip:
+    """What a keystroke gets: the suggestions, best first, and maybe an autocorrect."""
+    candidates: list[Candidate]
+    autocorrect: Autocorrect | None = None
+
+
+@dataclass
+class StreamState:
+    """What the server keeps for one PredictStream: its text and its own small cache
+    (current and recent contexts), so a keystroke never costs more than one model step."""
+    text: str
+    cache: ContextCache
+
+    def apply_edit(self, delete: int, insert: str) -> None:
+        if delete > len(self.text):
+            raise InvalidInput(f"edit deletes {delete} characters but the text has only {len(self.text)}")
+        self.text = self.text[: len(self.text) - delete] + insert
+
+
+class Predictor:
+    """One model's predictions: every model step goes through its batcher. `start()` before use."""
+
+    def __init__(self, runtime: Runtime, settings: Settings, metrics):
+        self.runtime, self.settings, self.metrics = runtime, settings, metrics
+        self.batcher = MicroBatcher(runtime, metrics, settings.max_batch, settings.max_wait_us / 1e6, settings.max_queue)
+        self.vocab = runtime.vocab
+        self.suggester = Suggester(runtime.vocab)
+        self.corrector = Corrector(runtime.vocab, self.suggester)
+        self.personalizer = Personalizer(runtime.vocab, self.suggester)
+        self.cache = ContextCache(settings.cache_size)
+        self.root: Entry | None = None  # the state after <s>: every context starts from it
+        self.users = 0  # calls and streams answering from this model now
+        self._idle = asyncio.Event()
+
+    async def start(self) -> None:
+        self.batcher.start()
+        h, c = self.runtime.zero_state(1)
+        logprobs, h, c = await self.batcher.step([BOS_ID], h[:, 0], c[:, 0])
+        self.root = Entry(0, h, c, logprobs)
+
+    @property
+    def model_name(self) -> str:
+        return self.runtime.name
+
+    @property
+    def model_version(self) -> str:
+        return self.runtime.version
+
+    def model_info(self) -> dict:
+        """What GetModelInfo tells: identity, provider, sizes and the manifest's figures."""
+        evaluation = self.runtime.manifest.get("evaluation") or {}
+        return {"name": self.runtime.name, "version": self.runtime.version, "vocab_size": len(self.vocab),
+                "provider": self.runtime.provider, "tokenizer_version": str(self.runtime.manifest.get("tokenizer_version", "")),
+                "evaluation": evaluation.get("lstm") or {}, "baseline_evaluation": evaluation.get("trigram_kn") or {},
+                "max_suggestions": self.settings.max_suggestions}
+
+    @contextlib.contextmanager
+    def lease(self):
+        """Held by each call and stream, so a model swapped out keeps serving them to the end."""
+        self.users += 1
+        self._idle.clear()
+        try:
+            yield self
+        finally:
+            self.users -= 1
+            if self.users == 0:
+                self._idle.set()
+
+    async def idle(self) -> None:
+        """Returns when no call or stream is using this model."""
+        if self.users:
+            await self._idle.wait()
+
+    async def retire(self) -> None:
+        """After a swap: wait for the last call or stream on this model, then stop its batcher."""
+        await self.idle()
+        await self.close()
+
+    async def close(self) -> None:
+        await self.batcher.close()
+
+    def new_stream(self) -> StreamState:
+        return StreamState("", ContextCache(4))
+
+    def check_length(self, text: str) -> None:
+        if len(text) > self.settings.max_text_chars:
+            raise InvalidInput(f"text is {len(text)} characters long; the limit is {self.settings.max_text_chars}")
+
+    def check(self, text: str, k: int, layout: str) -> tuple[int, str]:
+        """Validate a request; returns the number of suggestions to give and the layout."""
+        self.check_length(text)
+        k = k or DEFAULT_SUGGESTIONS
+        if k > self.settings.max_suggestions:
+            raise InvalidInput(f"max_suggestions is {k}; this server gives at most {self.settings.max_suggestions}")
+        layout = layout or self.settings.keyboard_layout
+        if layout not in LAYOUTS:
+            raise InvalidInput(f"keyboard_layout must be one of {', '.join(LAYOUTS)}, not {layout[:20]!r}")
+        return k, layout
+
+    async def predict(self, text: str, k: int, cache: ContextCache | None = None, *,
+                      layout: str = "", exact_only: bool = False, user: UserModel | None = None) -> Strip:
+        """The strip for the text typed so far; with corrections unless exact_only; with
+        the user's own words mixed in when there is a user model."""
+        k, layout = self.check(text, k, layout)
+        cache = self.cache if cache is None else cache
+        context, partial = split_typed(text)
+        entry = await self.entry(context, cache)
+        exact = (self.personalizer.strip(entry.logprobs, user, context, partial, k) if user
+                 else self.suggester.strip(entry.logprobs, context, partial, k))
+        if exact_only:
+            return Strip(exact)
+        strip = Strip(self.corrector.strip(entry.logprobs, context, partial, k, layout, exact))
+        if not partial:
+            strip.autocorrect = await self._autocorrect(context, cache, layout, user)
+        return strip
+
+    async def _autocorrect(self, context: str, cache: ContextCache, layout: str, user: UserModel | None) -> Autocorrect | None:
+        """Autocorrect for a word that the last character (a separator) just finished."""
+        before, word = split_normalized(context[:-1])  # the context is normalized already
+        if not word or not self.corrector.may_correct(word) or (user and user.knows(word)):
+            return None  # the common case, a known word (or one the user sends): no model state needed
+        entry = await self.entry(before, cache)  # the context the word was typed in: usually cached
+        return self.corrector.autocorrect(entry.logprobs, word, starts_sentence(before), layout)
+
+    async def entry(self, context: str, cache: ContextCache) -> Entry:
+        """The model's state after a context: cached, extended from its parent, or computed."""
+        if _blank(context):
+            return self.root
+        entry = cache.get(context)
+        if entry is not None:
+            self.metrics.cache_hits.inc()
+            return entry
+        parent_text = parent_context(context)
+        parent = self.root if _blank(parent_text) else cache.get(parent_text)
+        new = self.vocab.encode(tokenize(context[len(parent_text):])) if parent is not None else []
+        if parent is not None and parent.tokens + len(new) <= self.settings.max_context_tokens:
+            self.metrics.cache_hits.inc()
+            entry = await self._extend(parent, new)
+        else:
+            self.metrics.cache_misses.inc()
+            ids = self.vocab.encode(tokenize(context))[-self.settings.max_context_tokens:]
+            entry = await self._extend(self.root, ids)
+        cache.put(context, entry)
+        if cache is self.cache:
+            self.metrics.cache_entries.set(len(cache))
+        return entry
+
+    async def _extend(self, parent: Entry, ids: list[int]) -> Entry:
+        if not ids:
+            return parent
+        logprobs, h, c = await self.batcher.step(ids, parent.h, parent.c)
+        return Entry(parent.tokens + len(ids), h, c, logprobs)

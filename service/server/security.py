@@ -1,0 +1,148 @@
+"""Transport security and the optional shared token.
+
+TLS (and mutual TLS with a client CA) comes from the settings; the token check is an
+interceptor, so handlers never see credentials. User keys (personal suggestions) are
+signed by the app backend with the server's user secret, so no client can name a user
+it was not given a key for. Health checks are exempt from the token:
+orchestrators (Kubernetes gRPC probes, Docker HEALTHCHECK) cannot send one.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+import grpc
+
+from service.server.settings import Settings, SettingsError
+
+EXEMPT = ("/grpc.health.v1.Health/",)
+
+
+def server_credentials(s: Settings) -> grpc.ServerCredentials | None:
+    if not s.tls_cert:
+        return None
+    try:
+        cert, key = Path(s.tls_cert).read_bytes(), Path(s.tls_key).read_bytes()
+        client_ca = Path(s.tls_client_ca).read_bytes() if s.tls_client_ca else None
+    except OSError as e:
+        raise SettingsError(f"cannot read TLS file {e.filename}: {e.strerror}") from None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
+                                       require_client_auth=client_ca is not None)
+
+
+class TokenInterceptor(grpc.aio.ServerInterceptor):
+    """Refuses calls without `authorization: Bearer <token>` with UNAUTHENTICATED."""
+
+    def __init__(self, token: str):
+        self.expected = f"Bearer {token}".encode()
+
+    async def intercept_service(self, continuation, details):
+        if details.method.startswith(EXEMPT):
+            return await continuation(details)
+        sent = dict(details.invocation_metadata or ()).get("authorization", "")
+        sent = sent.encode() if isinstance(sent, str) else sent
+        if hmac.compare_digest(sent, self.expected):  # constant time: the token does not leak by timing
+            return await continuation(details)
+        return _refuse_handler(await continuation(details))
+
+
+REFUSAL = "missing or wrong token (send metadata 'authorization: Bearer <token>')"
+
+
+def _refuse_handler(handler):
+    """A handler of the same kind as the one asked for, that only says UNAUTHENTICATED."""
+    if handler is None:
+        return None
+
+    async def unary(request, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSAL)
+
+    async def streaming(request, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSAL)
+        yield  # makes this an async generator, as streaming handlers are
+
+    codec = (handler.request_deserializer, handler.response_serializer)
+    if handler.stream_stream:
+        return grpc.stream_stream_rpc_method_handler(streaming, *codec)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(streaming, *codec)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(unary, *codec)
+    return grpc.unary_unary_rpc_method_handler(unary, *codec)
+
+
+# ---- user keys: who a request's `user` is ------------------------------------------------
+
+class UserKeyError(Exception):
+    """A user key the server does not accept; `code` is the gRPC status to answer with."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def sign_user(secret: bytes, user: str) -> str:
+    """The key an app backend hands its client for `user`: "<user>.<signature>"."""
+    return f"{user}.{_signature(secret, user)}"
+
+
+def _signature(secret: bytes, user: str) -> str:
+    digest = hmac.new(secret, user.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def load_user_secret(path: Path, create: bool) -> bytes:
+    """The secret that signs user keys; made (random, readable by its owner only) if missing.
+    Made whole beside it, then linked into place: workers starting together all read one."""
+    try:
+        if create and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f".{path.name}.{os.getpid()}")
+            with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+            try:
+                os.link(draft, path)
+            except FileExistsError:  # another worker made it first
+                pass
+            finally:
+                draft.unlink()
+        secret = path.read_bytes().strip()
+    except OSError as e:
+        raise SettingsError(f"cannot read the user secret {path}: {e.strerror}") from None
+    if len(secret) < 16:
+        raise SettingsError(f"the user secret {path} is too short: at least 16 characters")
+    return secret
+
+
+class UserKeys:
+    """Checks a request's user key and gives the id the store keeps for it (a digest).
+
+    - signed: keys must be signed with the server's user secret (`sign_user`), so a client
+      cannot name another user; a key without a signature is UNAUTHENTICATED, a wrong one
+      PERMISSION_DENIED.
+    - open: any key is taken as it is; only where every caller may act for every user (one
+      user's own machine, or a backend that is the only caller, behind the token or mTLS).
+    """
+
+    MAX_LENGTH = 256
+
+    def __init__(self, mode: str, secret: bytes = b""):
+        self.mode, self.secret = mode, secret
+
+    def store_id(self, key: str) -> str:
+        if len(key) > self.MAX_LENGTH:
+            raise UserKeyError(grpc.StatusCode.INVALID_ARGUMENT, f"user key is longer than {self.MAX_LENGTH} characters")
+        if self.mode == "signed":
+            user, dot, signature = key.rpartition(".")
+            if not dot or not user:
+                raise UserKeyError(grpc.StatusCode.UNAUTHENTICATED,
+                                   "user key is not signed: give the key your app backend signed with this server's user secret")
+            if not hmac.compare_digest(signature.encode(), _signature(self.secret, user).encode()):
+                raise UserKeyError(grpc.StatusCode.PERMISSION_DENIED, "user key signature does not match this server's user secret")
+        else:
+            user = key
+        return hmac.new(self.secret or b"nextword", b"store:" + user.encode(), hashlib.sha256).hexdigest()[:32]

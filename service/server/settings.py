@@ -1,0 +1,149 @@
+"""Server settings: one object, read from flags and NEXTWORD_* environment variables.
+
+Precedence: command-line flag > environment variable > default. Every field has a
+default and a one-line doc; nothing else in the service reads the environment
+(data_path reads XDG_DATA_HOME, as the XDG convention says).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from model.engine.contract import SHIPPED_MODEL
+from model.engine.errors import UserError
+
+PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
+
+
+class SettingsError(UserError):
+    """A setting with a value the server cannot use: reported as one line."""
+
+
+def _doc(default, doc: str, **kw):
+    return field(default=default, metadata={"doc": doc, **kw})
+
+
+@dataclass
+class Settings:
+    host: str = _doc("0.0.0.0", "address the gRPC server binds to")
+    grpc_port: int = _doc(50051, "gRPC port (0: pick a free one and log it)")
+    metrics_host: str = _doc("0.0.0.0", "address the Prometheus /metrics endpoint binds to")
+    metrics_port: int = _doc(9400, "Prometheus /metrics port (0: pick a free one; -1: no metrics endpoint)")
+    model_dir: str = _doc(str(SHIPPED_MODEL), "model directory (model.onnx, vocab.txt, manifest.json)")
+    int8: bool = _doc(False, "serve model.int8.onnx instead of model.onnx (a directory with only the int8 graph, like the shipped one, serves it either way)")
+    provider: str = _doc("auto", "onnxruntime execution provider: auto (CUDA if usable and the graph is fp32, else CPU), cpu, cuda, tensorrt", choices=PROVIDERS)
+    threads: int = _doc(1, "onnxruntime intra-op threads per inference (0: onnxruntime's default)")
+    workers: str = _doc("1", "server processes sharing the gRPC port (SO_REUSEPORT), each with its own model, cache and "
+                             "batcher, one /metrics for all; auto: one per core")
+    max_batch: int = _doc(16, "most model steps run together in one onnxruntime call")
+    max_wait_us: int = _doc(0, "how long a model step waits for others to batch with (microseconds)")
+    cache_size: int = _doc(2048, "contexts kept in the state cache (about 43 kB each for the shipped model)")
+    max_context_tokens: int = _doc(512, "only the last N tokens of the text feed the model")
+    max_text_chars: int = _doc(8192, "longest text accepted (characters); longer is INVALID_ARGUMENT")
+    max_suggestions: int = _doc(10, "most suggestions one request may ask for")
+    keyboard_layout: str = _doc("qwerty", "keyboard layout for typo tolerance when a request names none: qwerty, qwertz, azerty",
+                                choices=("qwerty", "qwertz", "azerty"))
+    max_queue: int = _doc(512, "model steps waiting at most; beyond, calls get RESOURCE_EXHAUSTED")
+    max_concurrent_rpcs: int = _doc(2048, "RPCs at once at most, streams included; beyond, RESOURCE_EXHAUSTED at admission")
+    max_streams: int = _doc(1000, "open typing sessions (streams) at most; beyond, RESOURCE_EXHAUSTED")
+    max_message_bytes: int = _doc(65536, "largest gRPC message accepted or sent (bytes)")
+    tls_cert: str = _doc("", "PEM certificate chain of the server: serve gRPC over TLS (with tls_key)")
+    tls_key: str = _doc("", "PEM private key of the server certificate")
+    tls_client_ca: str = _doc("", "PEM CA bundle: require client certificates signed by it (mutual TLS)")
+    auth_token: str = _doc("", "shared token: calls must send metadata 'authorization: Bearer <token>' (health exempt)")
+    data_dir: str = _doc("", "where the server keeps its files: users.sqlite3, user-secret (empty: $XDG_DATA_HOME/nextword, "
+                             "else ~/.local/share/nextword)")
+    user_store: str = _doc("sqlite", "where users' models are kept: sqlite (a file in data_dir), redis (redis_url, shared "
+                                     "by replicas) or off (no personal suggestions)", choices=("sqlite", "redis", "off"))
+    redis_url: str = _doc("redis://localhost:6379/0", "the Redis server for user_store redis")
+    user_keys: str = _doc("signed", "user keys: signed (by the app backend with the user secret) or open (any key is taken; "
+                                    "only where every caller may act for every user)", choices=("signed", "open"))
+    user_secret_file: str = _doc("", "the secret that signs user keys (empty: data_dir/user-secret, made if missing)")
+    user_max_entries: int = _doc(50000, "entries (words and word pairs) one user keeps at most; older, rarer ones go first")
+    user_ttl_days: float = _doc(180.0, "a user unseen this long is deleted from the store")
+    user_cache_users: int = _doc(1000, "users' models kept in memory at most (least recently used go first)")
+    grace_seconds: float = _doc(10.0, "on SIGTERM, how long calls in flight may take to finish")
+    reflection: bool = _doc(True, "serve gRPC server reflection (for grpcurl and similar tools)")
+    log_level: str = _doc("INFO", "log level: DEBUG, INFO, WARNING, ERROR")
+    log_format: str = _doc("plain", "log format: plain or json (one JSON object per line)", choices=("plain", "json"))
+
+    def validate(self) -> "Settings":
+        positive = ("max_batch", "cache_size", "max_context_tokens", "max_text_chars", "max_suggestions",
+                    "max_queue", "max_concurrent_rpcs", "max_streams", "max_message_bytes", "user_max_entries",
+                    "user_cache_users")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name, lowest in (("grpc_port", 0), ("metrics_port", -1)):
+            if not lowest <= getattr(self, name) <= 65535:
+                raise SettingsError(f"{name} must be between {lowest} and 65535, got {getattr(self, name)}")
+        from service.server.workers import worker_count
+
+        worker_count(self.workers)  # auto or at least 1
+        if self.threads < 0 or self.max_wait_us < 0 or self.grace_seconds < 0:
+            raise SettingsError("threads, max_wait_us and grace_seconds must not be negative")
+        if not self.user_ttl_days > 0:
+            raise SettingsError(f"user_ttl_days must be more than 0, got {self.user_ttl_days}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise SettingsError("tls_cert and tls_key go together: give both or neither")
+        if self.tls_client_ca and not self.tls_cert:
+            raise SettingsError("tls_client_ca (mutual TLS) needs tls_cert and tls_key as well")
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise SettingsError(f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
+        return self
+
+
+def data_path(s: Settings) -> Path:
+    if s.data_dir:
+        return Path(s.data_dir).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "nextword"
+
+
+def user_secret_path(s: Settings) -> Path:
+    return Path(s.user_secret_file).expanduser() if s.user_secret_file else data_path(s) / "user-secret"
+
+
+def _env_name(name: str) -> str:
+    return "NEXTWORD_" + name.upper()
+
+
+def _parse_bool(text: str) -> bool:
+    low = str(text).strip().lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per field (--grpc-port ...), its default shown as the env variable's name."""
+    for f in fields(Settings):
+        flag, help_text = "--" + f.name.replace("_", "-"), f"{f.metadata['doc']} [env {_env_name(f.name)}, default {f.default}]"
+        if f.type in (bool, "bool"):  # `--int8` alone means true; `--int8 false` is accepted too
+            parser.add_argument(flag, dest=f.name, type=_parse_bool, nargs="?", const=True, default=None,
+                                metavar="true|false", help=help_text)
+            continue
+        kind = {"int": int, "float": float}.get(str(f.type), str)
+        parser.add_argument(flag, dest=f.name, type=kind, default=None, metavar=f.name.split("_")[-1].upper(),
+                            choices=f.metadata.get("choices"), help=help_text)
+
+
+def from_args(args: argparse.Namespace | None = None, environ=os.environ) -> Settings:
+    values = {}
+    for f in fields(Settings):
+        flag = getattr(args, f.name, None) if args is not None else None
+        if flag is not None:
+            values[f.name] = flag
+        elif _env_name(f.name) in environ:
+            raw = environ[_env_name(f.name)]
+            try:
+                values[f.name] = _parse_bool(raw) if f.type in (bool, "bool") else type(f.default)(raw)
+            except (ValueError, argparse.ArgumentTypeError):
+                raise SettingsError(f"{_env_name(f.name)}={raw!r} is not a valid {type(f.default).__name__}") from None
+    return Settings(**values).validate()
