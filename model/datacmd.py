@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from model.data import SPLITS, CorpusError, load_corpus
 from model.engine.text import SPECIALS, UNK_ID, Vocab, tokenize
-from model.train.command import RECIPE
+from model.train.recipe import RECIPE
 
 
 def add_arguments(p) -> None:

@@ -6,9 +6,9 @@ import onnxruntime as ort
 import pytest
 
 from conftest import TINY_CORPUS, TINY_MODEL_FLAGS, nextword
+from model.data import encode_messages, load_text_files
 from model.export import command as export
 from model.train import checkpoint
-from model.data import encode_messages, load_text_files
 
 pytestmark = pytest.mark.slow  # see pyproject.toml
 

@@ -4,10 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from model.evaluate import quality
 from model.data import encode_message
-from model.evaluate.ngram import KneserNeyTrigram
 from model.engine.text import SPECIALS, Vocab
+from model.evaluate import quality
+from model.evaluate.ngram import KneserNeyTrigram
 
 VOCAB = Vocab(SPECIALS + ("the", "there", "hi", "them", "."))
 P = {"the": 0.4, "there": 0.3, "hi": 0.15, "them": 0.05, ".": 0.04, "</s>": 0.04, "<unk>": 0.01, "<s>": 0.005, "<num>": 0.005}

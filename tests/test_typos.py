@@ -4,8 +4,8 @@ import pytest
 
 from model.engine import typos
 from model.engine.text import SPECIALS, UNK_ID, Vocab
-from model.evaluate.typist import Typing, Typist, mistype
 from model.engine.typos import Corrector, cased_correction, edit_cost, neighbours
+from model.evaluate.typist import Typing, Typist, mistype
 
 QWERTY = neighbours("qwerty")
 # ids are frequency ranks: "the" and "hello" common; after 100 filler words, "teh" is a rare

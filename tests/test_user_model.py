@@ -1,12 +1,12 @@
 """The user model and its evaluation, on examples worked by hand (model/engine/personal.py)."""
 import numpy as np
 import pytest
+from test_quality import VOCAB, constant_scorer
 
 from model.engine import personal
 from model.engine.personal import Personalizer, UserModel, contexts_of, message_entries
 from model.engine.suggest import Suggester
 from model.evaluate import personal as evaluate_personal
-from test_quality import VOCAB, constant_scorer
 
 
 def test_a_message_gives_words_as_sent_and_lower_cased_contexts():

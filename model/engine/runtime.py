@@ -12,7 +12,16 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from model.engine.contract import INT8_GRAPH, VOCAB, ModelError, check_signature, feed, graph_path, read_manifest, rows_depend_on_each_other
+from model.engine.contract import (
+    INT8_GRAPH,
+    VOCAB,
+    ModelError,
+    check_signature,
+    feed,
+    graph_path,
+    read_manifest,
+    rows_depend_on_each_other,
+)
 from model.engine.text import TOKENIZER_VERSION, Vocab
 
 log = logging.getLogger("nextword.runtime")
@@ -101,43 +110,20 @@ def open_session(graph: Path, options: ort.SessionOptions, providers: list[str])
                          f"{reason if len(reason) <= 400 else reason[:400] + '...'}") from None
 
 
-class Runtime:
-    """An onnxruntime session over a model directory."""
+class Graph:
+    """One graph of the contract in an onnxruntime session: NumPy in, NumPy out."""
 
-    def __init__(self, model_dir: str | Path, provider: str = "auto", threads: int = 1, int8: bool = False):
-        self.model_dir = Path(model_dir)
-        self.manifest = read_manifest(self.model_dir)
-        try:
-            self.vocab = Vocab.load(self.model_dir / VOCAB)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ModelError(f"bad vocab.txt: {e}") from None
-        sizes = self.manifest.get("sizes", {})
-        self.layers, self.hidden = int(sizes.get("layers", 0)), int(sizes.get("hidden", 0))
-        if not self.layers or not self.hidden:
-            raise ModelError("manifest.json lacks sizes.layers / sizes.hidden")
-        if self.manifest.get("tokenizer_version") != TOKENIZER_VERSION:
-            raise ModelError(f"model needs tokenizer version {self.manifest.get('tokenizer_version')}, "
-                             f"this server has {TOKENIZER_VERSION}")
-        if len(self.vocab) != sizes.get("vocab"):
-            raise ModelError(f"vocab.txt has {len(self.vocab)} tokens, the manifest says {sizes.get('vocab')}")
-        onnx_file = graph_path(self.model_dir, int8)
+    def __init__(self, path: Path, layers: int, hidden: int, provider: str = "auto", threads: int = 1):
+        self.layers, self.hidden = layers, hidden
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.session = start_session(onnx_file, options, provider)
+        self.session = start_session(path, options, provider)
         self.provider = self.session.get_providers()[0]
-        self.graph = onnx_file.name
-        self.one_at_a_time = rows_depend_on_each_other(onnx_file)
-        check_signature(self.session, onnx_file)
-
-    @property
-    def name(self) -> str:
-        return str(self.manifest.get("name", self.model_dir.name))
-
-    @property
-    def version(self) -> str:
-        return str(self.manifest.get("version", "unknown"))
+        self.graph = path.name
+        self.one_at_a_time = rows_depend_on_each_other(path)
+        check_signature(self.session, path)
 
     def zero_state(self, batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
         shape = (self.layers, batch, self.hidden)
@@ -165,3 +151,34 @@ class Runtime:
         for batch, steps in ((1, 1), (4, 1), (1, 8)):
             h, c = self.zero_state(batch)
             self.run(np.ones((batch, steps), np.int64), h, c)
+
+
+class Runtime(Graph):
+    """A model directory in onnxruntime, checked against the contract: the one loader that
+    serving, `nextword evaluate --model-dir` and `nextword bench` share."""
+
+    def __init__(self, model_dir: str | Path, provider: str = "auto", threads: int = 1, int8: bool = False):
+        self.model_dir = Path(model_dir)
+        self.manifest = read_manifest(self.model_dir)
+        try:
+            self.vocab = Vocab.load(self.model_dir / VOCAB)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ModelError(f"bad vocab.txt: {e}") from None
+        sizes = self.manifest.get("sizes", {})
+        layers, hidden = int(sizes.get("layers", 0)), int(sizes.get("hidden", 0))
+        if not layers or not hidden:
+            raise ModelError("manifest.json lacks sizes.layers / sizes.hidden")
+        if self.manifest.get("tokenizer_version") != TOKENIZER_VERSION:
+            raise ModelError(f"model needs tokenizer version {self.manifest.get('tokenizer_version')}, "
+                             f"this server has {TOKENIZER_VERSION}")
+        if len(self.vocab) != sizes.get("vocab"):
+            raise ModelError(f"vocab.txt has {len(self.vocab)} tokens, the manifest says {sizes.get('vocab')}")
+        super().__init__(graph_path(self.model_dir, int8), layers, hidden, provider, threads)
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", self.model_dir.name))
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest.get("version", "unknown"))

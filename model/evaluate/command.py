@@ -14,22 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from model.evaluate import quality
-from model.engine.contract import VOCAB, ModelError, feed, graph_path, read_manifest, rows_depend_on_each_other
 from model.data import CorpusError, encode_messages, load_corpus
+from model.engine.runtime import Graph, Runtime
+from model.engine.text import EOS_ID
+from model.evaluate import personal as evaluate_personal
+from model.evaluate import quality
 from model.evaluate.ngram import KneserNeyTrigram
-from model.engine.text import EOS_ID, Vocab
+from model.evaluate.typist import Typist
+from model.train.batches import pad_batch
 
-ROWS = [
-    ("perplexity", "perplexity (lower is better)", "{:.2f}"),
-    ("top1_accuracy", "next word, top-1 accuracy", "{:.2%}"),
-    ("top3_accuracy", "next word, top-3 accuracy", "{:.2%}"),
-    ("completion_top3_after_1", "completion top-3 after 1 letter", "{:.2%}"),
-    ("completion_top3_after_2", "completion top-3 after 2 letters", "{:.2%}"),
-    ("ksr_1", "keystroke savings, 1 suggestion", "{:.2%}"),
-    ("ksr_3", "keystroke savings, 3 suggestions", "{:.2%}"),
-    ("ksr_5", "keystroke savings, 5 suggestions", "{:.2%}"),
-]
 ONNX_BATCH = 32  # messages stepped together through onnxruntime
 
 
@@ -54,9 +47,7 @@ def add_arguments(p) -> None:
 
 def torch_scorer(model):
     """score(list of id arrays) -> list of (len - 1, V) log-prob rows, batched on the CPU."""
-    import torch
-
-    from model.train.batches import pad_batch
+    import torch  # the 'train' extra: a checkpoint needs it, a model directory does not
 
     @torch.no_grad()
     def score(seqs):
@@ -68,36 +59,30 @@ def torch_scorer(model):
     return score
 
 
-def onnx_scorer(graph: Path, layers: int, hidden: int):
-    """score() for an exported graph: one token per onnxruntime call with the state
-    carried, as the service feeds it; messages of similar length stepped together, except
-    through a graph whose rows depend on each other (int8), which gets one at a time."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+def onnx_scorer(graph: Graph):
+    """score() for an exported graph: one token per onnxruntime call with the state carried,
+    as the service feeds it; messages of similar length stepped together (a graph whose rows
+    depend on each other, int8, runs them one at a time: Graph.run)."""
 
     def score_batch(seqs):
         steps = max(len(s) for s in seqs) - 1
         tokens = np.full((len(seqs), steps), EOS_ID, np.int64)  # past its end a row is ignored
         for i, s in enumerate(seqs):
             tokens[i, : len(s) - 1] = s[:-1]
-        h = c = np.zeros((layers, len(seqs), hidden), np.float32)
+        h, c = graph.zero_state(len(seqs))
         rows = []
         for t in range(steps):
-            logprobs, h, c = session.run(None, feed(tokens[:, t : t + 1], h, c))
-            rows.append(logprobs)
+            step = graph.run(tokens[:, t : t + 1], h, c)
+            rows.append(step.logprobs)
+            h, c = step.h, step.c
         rows = np.stack(rows, axis=1)  # (B, T, V)
         return [rows[i, : len(s) - 1] for i, s in enumerate(seqs)]
-
-    together = 1 if rows_depend_on_each_other(graph) else ONNX_BATCH
 
     def score(seqs):
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
         out = [None] * len(seqs)
-        for start in range(0, len(order), together):
-            chosen = order[start : start + together]
+        for start in range(0, len(order), ONNX_BATCH):
+            chosen = order[start : start + ONNX_BATCH]
             for i, rows in zip(chosen, score_batch([seqs[i] for i in chosen])):
                 out[i] = rows
         return out
@@ -106,17 +91,11 @@ def onnx_scorer(graph: Path, layers: int, hidden: int):
 
 
 def model_dir_scorer(model_dir: str, int8: bool):
-    """(vocab, score, description) for an exported model directory."""
-    directory = Path(model_dir)
-    manifest = read_manifest(directory)
-    sizes = manifest.get("sizes", {})
-    graph = graph_path(directory, int8)
-    try:
-        vocab = Vocab.load(directory / VOCAB)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ModelError(f"bad {VOCAB}: {e}") from None
-    source = {"model_dir": str(directory), "graph": graph.name, "graph_sha1": hashlib.sha1(graph.read_bytes()).hexdigest()}
-    return vocab, onnx_scorer(graph, int(sizes.get("layers", 1)), int(sizes.get("hidden", 0))), source
+    """(vocab, score, description) for an exported model directory, loaded as the server loads it."""
+    runtime = Runtime(model_dir, "cpu", threads=0, int8=int8)
+    graph = runtime.model_dir / runtime.graph
+    source = {"model_dir": str(model_dir), "graph": graph.name, "graph_sha1": hashlib.sha1(graph.read_bytes()).hexdigest()}
+    return runtime.vocab, onnx_scorer(runtime), source
 
 
 def checkpoint_scorer(path: str):
@@ -137,7 +116,7 @@ def trigram_scorer(trigram: KneserNeyTrigram):
 def table(columns: dict[str, dict]) -> str:
     names = list(columns)
     lines = [f"{'':<36}" + "".join(f"{n:>16}" for n in names)]
-    for key, label, fmt in ROWS:
+    for key, label, fmt in quality.FIGURES:
         lines.append(f"{label:<36}" + "".join(f"{fmt.format(columns[n][key]):>16}" for n in names))
     return "\n".join(lines)
 
@@ -174,8 +153,6 @@ def typing_table(result: dict) -> str:
 
 
 def run_typist(args, score, vocab, messages: list[str]) -> dict:
-    from model.evaluate.typist import Typist
-
     if not 0 <= args.typos <= 1:
         raise CorpusError(f"--typos is a probability per letter, between 0 and 1; got {args.typos}")
     result = Typist(vocab, args.typos, args.seed, args.layout).run(messages, score)
@@ -193,8 +170,6 @@ def main(args) -> int:
     messages = read_messages(args.messages) if args.messages else None
     vocab, score, source = model_dir_scorer(args.model_dir, args.int8) if args.model_dir else checkpoint_scorer(args.checkpoint)
     if args.personal:
-        from model.evaluate import personal as evaluate_personal
-
         corpus = f"{Path(args.messages).name}, as one user" if messages else f"chitchat-dataset, {args.split} split"
         result = {"corpus": corpus, "personal": evaluate_personal.run(score, vocab, args.split, messages)}
         print(f"personal suggestions: {corpus}")

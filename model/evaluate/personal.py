@@ -15,15 +15,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from model.evaluate import quality
 from model.data import SPLITS, chitchat_messages, clean, encode_messages, split_of
-from model.evaluate.command import ROWS as ROWS_OF_EVALUATE
 from model.engine.personal import Personalizer, UserModel, contexts_of
 from model.engine.suggest import Suggester
 from model.engine.text import Vocab, normalize, token_spans
+from model.evaluate import quality
 
 MIN_HISTORY = 200  # train-split messages that make a user one "with history"
-ROWS = [row for row in ROWS_OF_EVALUATE if row[0] in ("top1_accuracy", "top3_accuracy", "ksr_1", "ksr_3", "ksr_5")]
+ROWS = [row for row in quality.FIGURES if row[0] in ("top1_accuracy", "top3_accuracy", "ksr_1", "ksr_3", "ksr_5")]
 
 
 def personal_ranker(personalizer: Personalizer, user: UserModel, rows, message: str) -> quality.Rank:

@@ -27,6 +27,16 @@ from model.engine.suggest import Suggester
 from model.engine.text import Vocab, normalize, token_spans
 
 KSR_SIZES = (1, 3, 5)
+FIGURES = [  # (key, label, format) of each figure, in the order tables print them
+    ("perplexity", "perplexity (lower is better)", "{:.2f}"),
+    ("top1_accuracy", "next word, top-1 accuracy", "{:.2%}"),
+    ("top3_accuracy", "next word, top-3 accuracy", "{:.2%}"),
+    ("completion_top3_after_1", "completion top-3 after 1 letter", "{:.2%}"),
+    ("completion_top3_after_2", "completion top-3 after 2 letters", "{:.2%}"),
+    ("ksr_1", "keystroke savings, 1 suggestion", "{:.2%}"),
+    ("ksr_3", "keystroke savings, 3 suggestions", "{:.2%}"),
+    ("ksr_5", "keystroke savings, 5 suggestions", "{:.2%}"),
+]
 MAX_STRIP = max(KSR_SIZES)
 Rank = Callable[[int, str], int]  # (token index, typed prefix) -> place in the strip, MAX_STRIP if not in it
 

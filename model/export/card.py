@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 
+from model.evaluate import quality
+from model.train import command as train
+
 
 def train_command(args: dict) -> str:
     """The `nextword train` command line that reproduces a run (flags that differ from defaults)."""
-    from model.train import command as train
-
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)
     defaults = vars(parser.parse_args([]))
@@ -19,8 +20,6 @@ def train_command(args: dict) -> str:
 
 
 def render(manifest: dict, train_args: dict, hardware: str, export_command: str, total_bytes: int) -> str:
-    from model.evaluate.command import ROWS
-
     ev, tr, sizes = manifest.get("evaluation") or {}, manifest["training"], manifest["sizes"]
     checks = manifest.get("export_checks", {})
     lines = [
@@ -65,7 +64,7 @@ def render(manifest: dict, train_args: dict, hardware: str, export_command: str,
                   "(KSR: each typed code point 1 key, accepting a suggestion 1 key, the space after it free).",
                   "",
                   "| metric | this LSTM | KN trigram baseline |", "|---|---:|---:|"]
-        for key, label, fmt in ROWS:
+        for key, label, fmt in quality.FIGURES:
             lines.append(f"| {label} | {fmt.format(ev['lstm'][key])} | {fmt.format(ev['trigram_kn'][key])} |")
         lines.append("")
     if manifest.get("typing"):

@@ -22,8 +22,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
-from model.export import card
+from model.data import encode_messages, load_corpus
 from model.engine.contract import (
     CARD,
     FP32_GRAPH,
@@ -35,11 +36,15 @@ from model.engine.contract import (
     VOCAB,
     feed,
 )
-from model.data import encode_messages, load_corpus
 from model.engine.errors import UserError
-from model.train.hardware import describe_hardware
-from model.export.quantize import quantize
+from model.engine.runtime import Graph
 from model.engine.text import BOS_ID, EOS_ID, NUM_ID, SPECIALS, TOKENIZER_VERSION, UNK_ID
+from model.evaluate import quality
+from model.evaluate.command import onnx_scorer, run_evaluation, torch_scorer
+from model.evaluate.typist import Typist
+from model.export import card
+from model.export.quantize import quantize
+from model.train.hardware import describe_hardware
 
 TOLERANCE = 1e-4          # max |logprob difference| accepted between onnxruntime and torch
 TOP = 10                  # and the top-10 tokens must be the same, in the same order
@@ -124,7 +129,6 @@ def check_contexts(seqs: list[np.ndarray], n: int = 32, steps: int = 12) -> np.n
 def verify(model, onnx_path: Path, contexts: np.ndarray) -> dict:
     """onnxruntime vs torch: one call with all steps, and one step at a time with the state
     carried; returns the largest differences. Raises ExportError when out of tolerance."""
-    import onnxruntime as ort
     import torch
 
     from model.train.lm import NextTokenLM
@@ -159,11 +163,8 @@ def compare(want: np.ndarray, got: np.ndarray, what: str) -> float:
 def check_int8(fp32: Path, int8: Path, layers: int, hidden: int, messages: list[str], vocab) -> dict:
     """The int8 graph against the fp32 one on real test messages, both fed as the service
     feeds them: top-1 agreement over every context, and KSR@3."""
-    from model.evaluate import quality
-    from model.evaluate.command import onnx_scorer
-
     seqs = encode_messages(messages, vocab)
-    rows = {name: onnx_scorer(g, layers, hidden)(seqs) for name, g in (("fp32", fp32), ("int8", int8))}
+    rows = {name: onnx_scorer(Graph(g, layers, hidden, "cpu", threads=0))(seqs) for name, g in (("fp32", fp32), ("int8", int8))}
     agree = np.mean(np.concatenate([a.argmax(1) == b.argmax(1) for a, b in zip(rows["fp32"], rows["int8"])]))
     ksr = {name: quality.evaluate(messages, vocab, replay(r))["ksr_3"] for name, r in rows.items()}
     report = {"int8_top1_agreement": round(float(agree), 4), "int8_ksr_3": ksr["int8"], "fp32_ksr_3": ksr["fp32"],
@@ -183,8 +184,6 @@ def replay(rows: list[np.ndarray]):
 
 def typist_figures(args, score, vocab, messages: list[str]) -> list[dict]:
     """The noisy typist (model/evaluate/typist.py) at each rate, through the graph the service serves."""
-    from model.evaluate.typist import Typist
-
     rates = [float(r) for r in args.typo_rates.split(",") if r.strip()]
     if rates and messages:
         print(f"typing the test split as a noisy typist at rates {', '.join(f'{r:g}' for r in rates)} ...", flush=True)
@@ -288,8 +287,7 @@ def check_args(args) -> Path:
 
 def build(args, payload: dict, out: Path, tmp: Path) -> dict:
     """Write and check everything in tmp; returns the manifest."""
-    from model.train import checkpoint
-    from model.evaluate.command import onnx_scorer, run_evaluation, torch_scorer
+    from model.train import checkpoint  # torch
 
     model, vocab = checkpoint.restore_model(payload)
     corpus = load_corpus(args.corpus)
@@ -306,11 +304,11 @@ def build(args, payload: dict, out: Path, tmp: Path) -> dict:
         graph = tmp / INT8_GRAPH if args.int8_only else None
         print(f"evaluating {graph.name if graph else 'the checkpoint'} on the test split "
               "(pass --evaluation to reuse a saved one) ...", flush=True)
-        score = onnx_scorer(graph, cfg.layers, cfg.hidden) if graph else torch_scorer(model)
+        score = onnx_scorer(Graph(graph, cfg.layers, cfg.hidden, "cpu", threads=0)) if graph else torch_scorer(model)
         evaluation = run_evaluation(score, vocab, corpus, "test", 0)
         evaluation["scored_by"] = graph.name if graph else "torch checkpoint"
     graph = tmp / INT8_GRAPH if args.int8_only or args.int8 else tmp / FP32_GRAPH
-    typing = typist_figures(args, onnx_scorer(graph, cfg.layers, cfg.hidden), vocab, corpus.splits["test"])
+    typing = typist_figures(args, onnx_scorer(Graph(graph, cfg.layers, cfg.hidden, "cpu", threads=0)), vocab, corpus.splits["test"])
     if args.int8_only:
         (tmp / FP32_GRAPH).unlink()
     vocab.save(tmp / VOCAB)

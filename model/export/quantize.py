@@ -18,13 +18,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from model.engine.contract import INPUTS
 
 
 def fold_constants(src: Path, dst: Path) -> None:
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     options.optimized_model_filepath = str(dst)
@@ -84,7 +83,7 @@ def no_log_line(containing: str):
 
 def quantize(src: Path, dst: Path) -> bool:
     """Write the int8 graph of src to dst; True when the embedding is stored once."""
-    import onnx
+    import onnx  # the 'train' extra
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model.train.batches import IGNORE, batch_indices, pad_batch, truncate
 from model.data import encode_messages, load_corpus
-from model.train.lm import LSTMLM, LMConfig
 from model.engine.text import Vocab
-from model.train.command import RECIPE
+from model.train.batches import IGNORE, batch_indices, pad_batch, truncate
+from model.train.lm import LSTMLM, LMConfig
+from model.train.recipe import RECIPE
 
 
 def bare_loop(batches: list[tuple[torch.Tensor, torch.Tensor]], cfg: LMConfig, warmup: int) -> float:

@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from model.engine.errors import UserError
-from model.train.lm import LSTMLM, LMConfig
 from model.engine.text import Vocab
+from model.train.lm import LSTMLM, LMConfig
 
 
 class CheckpointError(UserError):

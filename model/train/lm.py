@@ -17,7 +17,7 @@ from torch import nn
 
 @dataclass
 class LMConfig:
-    """The model's shape (defaults: model.train.command.RECIPE)."""
+    """The model's shape (defaults: model.train.recipe.RECIPE)."""
     vocab: int
     embedding: int
     hidden: int

@@ -18,13 +18,13 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from model.data import encode_messages, load_corpus
+from model.engine.text import Vocab
 from model.train import checkpoint
 from model.train.batches import IGNORE, batch_indices, pad_batch, truncate
-from model.data import encode_messages, load_corpus
 from model.train.hardware import describe_hardware
 from model.train.lm import LSTMLM, LMConfig
-from model.engine.text import Vocab
-from model.train.command import TrainError
+from model.train.recipe import TrainError
 
 
 class Processes:

@@ -14,7 +14,7 @@ import grpc
 
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
-from service.client.client import (
+from service.client.common import (
     ClientError,
     Resumption,
     Strip,

@@ -21,170 +21,23 @@
 """
 from __future__ import annotations
 
-import json
 import queue
-import socket
 import time
-from dataclasses import dataclass
 
 import grpc
 
-from model.engine.errors import UserError
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
-from service.server.security import sign_user  # noqa: F401 (for app backends: `from service.client.client import sign_user`)
-
-SERVICE = pb.DESCRIPTOR.services_by_name["NextWord"].full_name
-KINDS = {pb.Suggestion.NEXT_WORD: "next_word", pb.Suggestion.COMPLETION: "completion",
-         pb.Suggestion.CORRECTION: "correction"}
-
-
-class ClientError(UserError):
-    """The server could not be reached or refused the call: one line for a person."""
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    text: str
-    probability: float
-    kind: str  # "next_word", "completion" or "correction" (completes what a mistyped word meant)
-
-
-@dataclass(frozen=True)
-class Autocorrect:
-    """Replace `original`, which ends `separator_length` characters before the end of the
-    text, with `replacement` (what a phone does on space; undo it on a backspace)."""
-    original: str
-    replacement: str
-    confidence: float
-    separator_length: int
-
-    def apply(self, text: str) -> str:
-        """The text with the correction made (unchanged if it does not end as expected)."""
-        end = len(text) - self.separator_length
-        if end < len(self.original) or text[end - len(self.original) : end] != self.original:
-            return text
-        return text[: end - len(self.original)] + self.replacement + text[end:]
-
-
-class Strip(list):
-    """The suggestions, best first (a list of Suggestion), and `autocorrect` (or None)."""
-
-    def __init__(self, suggestions, autocorrect: Autocorrect | None = None):
-        super().__init__(suggestions)
-        self.autocorrect = autocorrect
-
-
-def model_of(response: pb.PredictResponse) -> tuple[str, str]:
-    return response.model_name, response.model_version
-
-
-def strip_of(response: pb.PredictResponse) -> Strip:
-    fix = response.autocorrect if response.HasField("autocorrect") else None
-    return Strip([Suggestion(s.text, s.probability, KINDS.get(s.kind, "unknown")) for s in response.suggestions],
-                 Autocorrect(fix.original, fix.replacement, round(fix.confidence, 4), fix.separator_length) if fix else None)
-
-
-def _target(addresses: str | list[str]) -> str:
-    if isinstance(addresses, str):
-        return addresses
-    if len(addresses) == 1:
-        return addresses[0]
-    return "ipv4:" + ",".join(addresses)  # a static list, balanced round-robin
-
-
-def channel_options(retries: int) -> list[tuple[str, object]]:
-    config = {
-        "loadBalancingConfig": [{"round_robin": {}}],
-        "methodConfig": [{
-            "name": [{"service": SERVICE}],
-            "retryPolicy": {"maxAttempts": max(2, min(retries + 1, 5)), "initialBackoff": "0.1s", "maxBackoff": "2s",
-                            "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
-        }],
-    }
-    return [("grpc.service_config", json.dumps(config)), ("grpc.enable_retries", 1 if retries else 0),
-            # a keyboard cannot wait gRPC's default 2 minutes of backoff to see its server again
-            ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
-            ("grpc.max_reconnect_backoff_ms", 2000)]
-
-
-def make_channel(api, addresses, retries: int, tls: bool, root_certificates, certificate_chain, private_key):
-    """A channel from `api` (grpc or grpc.aio): TLS when asked for, retries, round-robin."""
-    options, target = channel_options(retries), _target(addresses)
-    if tls or root_certificates or certificate_chain:
-        creds = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
-        return api.secure_channel(target, creds, options)
-    return api.insecure_channel(target, options)
-
-
-def with_token(metadata, token: str | None):
-    """The shared-token header for servers started with --auth-token."""
-    return [*(metadata or []), ("authorization", f"Bearer {token}")] if token else metadata
-
-
-def stream_broke(error: grpc.RpcError, internal_before: bool) -> bool:
-    """Did a typing stream break under us (resume it) rather than the server refuse? Yes for
-    UNAVAILABLE; for INTERNAL only the first time in a keystroke: gRPC reports some lost
-    connections (a server killed while a request was on its way) as INTERNAL, while a
-    server's own INTERNAL comes back on the new stream too."""
-    code = error.code()
-    return code == grpc.StatusCode.UNAVAILABLE or (code == grpc.StatusCode.INTERNAL and not internal_before)
-
-
-class Resumption:
-    """When a typing session reopens its broken stream (both clients): after a backoff
-    from 0.1 s to 1 s, for up to `seconds` in all."""
-
-    def __init__(self, seconds: float):
-        self.give_up, self.backoff, self.internal_before = time.monotonic() + seconds, 0.1, False
-
-    def wait(self, error: grpc.RpcError, write_failed: bool = False) -> float | None:
-        """Seconds to wait before reopening after `error`, or None: raise it."""
-        if not (write_failed or stream_broke(error, self.internal_before)) or time.monotonic() > self.give_up:
-            return None
-        self.internal_before |= not write_failed and error.code() == grpc.StatusCode.INTERNAL
-        wait, self.backoff = self.backoff, min(self.backoff * 2, 1.0)
-        return wait
-
-
-def wire_text(text: str) -> str:
-    """Text that protobuf can send: surrogate pairs joined, lone surrogates as U+FFFD."""
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
-def predict_options(probability: bool, layout: str, exact_only: bool, user: str) -> pb.PredictOptions:
-    return pb.PredictOptions(include_probability=probability, keyboard_layout=layout, exact_only=exact_only, user=user)
-
-
-def add_address_flags(parser, timeout: float) -> None:
-    """--address and --timeout, the same for every command that talks to a running server."""
-    parser.add_argument("--address", default=None, help="server address host:port (default: localhost and the configured gRPC port)")
-    parser.add_argument("--timeout", type=float, default=timeout, help="deadline for each call (seconds)")
-
-
-def resolve_address(args) -> str:
-    """The --address given, or localhost at the port `nextword serve` would use (NEXTWORD_GRPC_PORT)."""
-    if args.timeout <= 0:
-        raise ClientError(f"--timeout must be positive, got {args.timeout}")
-    if args.address:
-        return args.address
-    from service.server.settings import from_args  # the one reader of NEXTWORD_* variables
-
-    return f"localhost:{from_args().grpc_port}"
-
-
-def require_server(address: str, within: float = 5.0) -> None:
-    """Fail, with a hint, when nothing listens at a host:port address: at once where the
-    connection is refused, after `within` seconds where it hangs. A plain TCP connect: a
-    server that is only slow to answer (a busy machine) is not reported missing, and no
-    gRPC channel is left polling. Other targets (dns:///, unix:) are left to gRPC."""
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or "/" in host:
-        return
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=within).close()
-    except OSError:
-        raise ClientError(f"no server at {address} — start one with scripts/serve") from None
+from service.client.common import (
+    Resumption,
+    Strip,
+    make_channel,
+    model_of,
+    predict_options,
+    strip_of,
+    wire_text,
+    with_token,
+)
 
 
 class NextWordClient:

@@ -28,11 +28,7 @@ from prompt_toolkit.layout import HSplit, Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 
 from service.client import AsyncNextWordClient
-from service.client.client import (
-    add_address_flags,
-    require_server,
-    resolve_address,
-)
+from service.client.connect import add_address_flags, require_server, resolve_address
 from service.keyboard.state import Keyboard, strip_order
 
 SLOT_WIDTH = 16

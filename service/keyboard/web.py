@@ -29,13 +29,8 @@ from pathlib import Path
 import grpc
 
 from model.engine.text import split_typed
-from service.client.client import (
-    ClientError,
-    NextWordClient,
-    add_address_flags,
-    require_server,
-    resolve_address,
-)
+from service.client import ClientError, NextWordClient
+from service.client.connect import add_address_flags, require_server, resolve_address
 
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 MAX_BODY = 64 * 1024

@@ -14,12 +14,12 @@ import contextlib
 from dataclasses import dataclass
 
 from model.engine.personal import Personalizer, UserModel
+from model.engine.runtime import Runtime
 from model.engine.suggest import Candidate, Suggester, starts_sentence
 from model.engine.text import BOS_ID, parent_context, split_normalized, split_typed, tokenize
 from model.engine.typos import LAYOUTS, Autocorrect, Corrector
 from service.server.batching import MicroBatcher
 from service.server.cache import ContextCache, Entry
-from model.engine.runtime import Runtime
 from service.server.settings import Settings
 
 DEFAULT_SUGGESTIONS = 3

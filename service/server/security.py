@@ -8,7 +8,6 @@ orchestrators (Kubernetes gRPC probes, Docker HEALTHCHECK) cannot send one.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 import grpc
 
 from service.server.settings import Settings, SettingsError
+from service.userkeys import signature_of
 
 EXEMPT = ("/grpc.health.v1.Health/",)
 
@@ -85,16 +85,6 @@ class UserKeyError(Exception):
         self.code = code
 
 
-def sign_user(secret: bytes, user: str) -> str:
-    """The key an app backend hands its client for `user`: "<user>.<signature>"."""
-    return f"{user}.{_signature(secret, user)}"
-
-
-def _signature(secret: bytes, user: str) -> str:
-    digest = hmac.new(secret, user.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
 def load_user_secret(path: Path, create: bool) -> bytes:
     """The secret that signs user keys; made (random, readable by its owner only) if missing.
     Made whole beside it, then linked into place: workers starting together all read one."""
@@ -141,7 +131,7 @@ class UserKeys:
             if not dot or not user:
                 raise UserKeyError(grpc.StatusCode.UNAUTHENTICATED,
                                    "user key is not signed: give the key your app backend signed with this server's user secret")
-            if not hmac.compare_digest(signature.encode(), _signature(self.secret, user).encode()):
+            if not hmac.compare_digest(signature.encode(), signature_of(self.secret, user).encode()):
                 raise UserKeyError(grpc.StatusCode.PERMISSION_DENIED, "user key signature does not match this server's user secret")
         else:
             user = key

@@ -24,13 +24,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from service.server import settings as settings_mod
+from model.engine.runtime import ModelError, Runtime
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.server.interceptor import DecodeErrorInterceptor, MetricsInterceptor
 from service.server.metrics import Metrics
 from service.server.predictor import Predictor
 from service.server.protocol import SERVICE_NAME, NextWordServicer
-from model.engine.runtime import ModelError, Runtime
 from service.server.security import TokenInterceptor, UserKeys, load_user_secret, server_credentials
 from service.server.settings import Settings, SettingsError, data_path, user_secret_path
 from service.server.stores import RedisStore, SqliteStore
@@ -223,18 +222,3 @@ async def serve(s: Settings, readiness=None) -> int:
     await stop.wait()
     await server.stop()
     return 0
-
-
-def add_arguments(p) -> None:
-    settings_mod.add_arguments(p)
-
-
-def main(args) -> int:
-    s = settings_mod.from_args(args)
-    if s.workers != "1":
-        from service.server import workers
-
-        configure_logging(s)
-        return workers.run(s)
-    return asyncio.run(serve(s))
-

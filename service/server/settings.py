@@ -79,8 +79,6 @@ class Settings:
         for name, lowest in (("grpc_port", 0), ("metrics_port", -1)):
             if not lowest <= getattr(self, name) <= 65535:
                 raise SettingsError(f"{name} must be between {lowest} and 65535, got {getattr(self, name)}")
-        from service.server.workers import worker_count
-
         worker_count(self.workers)  # auto or at least 1
         if self.threads < 0 or self.max_wait_us < 0 or self.grace_seconds < 0:
             raise SettingsError("threads, max_wait_us and grace_seconds must not be negative")
@@ -95,6 +93,19 @@ class Settings:
             if choices and getattr(self, f.name) not in choices:
                 raise SettingsError(f"{f.name} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
         return self
+
+
+def worker_count(setting: str) -> int:
+    """--workers: a number, or auto (one per core)."""
+    if setting == "auto":
+        return os.cpu_count() or 1
+    try:
+        n = int(setting)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise SettingsError(f"workers must be auto or a number of at least 1, got {setting!r}")
+    return n
 
 
 def data_path(s: Settings) -> Path:

@@ -16,6 +16,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import redis
+
 Entries = dict[str, tuple[int, float]]  # entry -> (count, last seen, unix time)
 
 
@@ -106,8 +108,6 @@ class RedisStore:
     after the time to live, renewed by every write."""
 
     def __init__(self, url: str, ttl_seconds: float):
-        import redis
-
         self.redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self.errors = (redis.RedisError, OSError)
         self.ttl = max(int(ttl_seconds), 1)

@@ -15,6 +15,8 @@ that dies unasked ends the group (exit 1), so that the orchestrator restarts it 
 """
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import dataclasses
 import logging
 import multiprocessing as mp
@@ -25,8 +27,12 @@ import socket
 import tempfile
 import time
 
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
 from model.engine.errors import UserError
-from service.server.settings import Settings, SettingsError
+from service.server.server import serve
+from service.server.settings import Settings, SettingsError, worker_count
 
 log = logging.getLogger("nextword.workers")
 
@@ -42,19 +48,6 @@ class Readiness:
 
     def everyone(self) -> bool:
         return all(self.flags)
-
-
-def worker_count(setting: str) -> int:
-    """--workers: a number, or auto (one per core)."""
-    if setting == "auto":
-        return os.cpu_count() or 1
-    try:
-        n = int(setting)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise SettingsError(f"workers must be auto or a number of at least 1, got {setting!r}")
-    return n
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -73,10 +66,6 @@ def reserve_port(host: str, port: int) -> socket.socket:
 def _worker(settings: Settings, flags, index: int, mistakes) -> None:
     """A worker's life (in its own process): one server, told about the others' readiness.
     A start-up mistake (a bad model, a busy port) goes to the supervisor, which says it once."""
-    import asyncio
-
-    from service.server.server import serve
-
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the server installs its own handler
     _drain_when_orphaned()
     try:
@@ -91,8 +80,6 @@ def _drain_when_orphaned() -> None:
     """Linux: the kernel sends this worker SIGTERM (a drain) if its supervisor dies, even by
     SIGKILL, so no worker outlives its group holding the port."""
     try:
-        import ctypes
-
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
@@ -134,9 +121,6 @@ class Supervisor:
 
     def serve_metrics(self):
         """The one /metrics: every worker's samples, added up as each metric says."""
-        from prometheus_client import CollectorRegistry, start_http_server
-        from prometheus_client.multiprocess import MultiProcessCollector
-
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=self.metrics_dir)
         try:
@@ -157,8 +141,6 @@ class Supervisor:
 
     def wait(self) -> int:
         """Until every worker has exited: 0 after a drain, 1 when a worker died unasked."""
-        from prometheus_client.multiprocess import mark_process_dead
-
         status, alive = 0, set(self.procs)
         while alive:
             for p in list(alive):

@@ -19,7 +19,15 @@ import sys
 import tempfile
 import time
 
+import grpc
+import numpy as np
+
 from model.engine.errors import UserError
+from model.engine.personal import message_entries
+from model.engine.runtime import Runtime
+from model.evaluate.typist import mistype
+from service.api.nextword.v1 import nextword_pb2 as pb
+from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.server.settings import PROVIDERS, Settings
 
 SAMPLES = [
@@ -55,9 +63,6 @@ def add_arguments(p) -> None:
 
 def mistyped_samples(rate: float = 0.05) -> list[str]:
     """SAMPLES as the noisy typist of `nextword evaluate --typos` types them (seeded)."""
-    import numpy as np
-
-    from model.evaluate.typist import mistype
 
     rng = np.random.default_rng(1)
     return [" ".join(mistype(word, rate, rng) for word in message.split(" ")) for message in SAMPLES]
@@ -113,11 +118,6 @@ async def _worker(stub, pb, kind: str, prefix: str, deadline: float, latencies: 
 
 
 async def _load(address: str, kind: str, concurrency: int, seconds: float, context_words: int, offset: int) -> dict:
-    import grpc
-
-    from service.api.nextword.v1 import nextword_pb2 as pb
-    from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
-
     # a connection per 8 clients, each its own (a local subchannel pool): with --workers the
     # kernel spreads connections, not calls, over the server's processes
     channels = [grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
@@ -225,12 +225,6 @@ def keystroke_rows(address: str, setup: str, args) -> None:
 
 def grow_user(address: str, key: str, entries: int) -> int:
     """Learn made-up messages for a user until it holds `entries` entries; returns how many."""
-    import grpc
-    import numpy as np
-
-    from model.engine.personal import message_entries
-    from service.api.nextword.v1 import nextword_pb2 as pb
-    from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 
     words = sorted(set(" ".join(SAMPLES).split()))
     rng, held = np.random.default_rng(7), set()
@@ -260,8 +254,6 @@ def personal_rows(address: str, setup: str, args) -> None:
 
 def time_step(runtime, batch: int, seconds: float = 1.0) -> float:
     """Median seconds of one token step for `batch` contexts (after one unmeasured run)."""
-    import numpy as np
-
     tokens = np.random.default_rng(batch).integers(4, len(runtime.vocab), (batch, 1))
     h, c = runtime.zero_state(batch)
     runtime.run(tokens, h, c)
@@ -276,8 +268,6 @@ def time_step(runtime, batch: int, seconds: float = 1.0) -> float:
 def agreement(cpu, other) -> tuple[float, int, int]:
     """Another runtime's log-probabilities against the CPU's on the same contexts: the
     largest difference, in how many contexts the top 10 differ, of how many."""
-    import numpy as np
-
     text = np.resize(cpu.vocab.encode_text(" ".join(SAMPLES)), 4 * 32 + 12)
     tokens = np.stack([text[4 * i: 4 * i + 12] for i in range(32)]).astype(np.int64)  # 32 overlapping windows
     h, c = cpu.zero_state(len(tokens))
@@ -288,8 +278,6 @@ def agreement(cpu, other) -> tuple[float, int, int]:
 
 def model_rows(args, providers: list[str]) -> None:
     """The model alone in this process, per provider: what batching can win before gRPC and Python."""
-    from model.engine.runtime import Runtime
-
     if args.model_batches == "0":
         return
     batches = positive_numbers(args.model_batches, "--model-batches")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from service.client.client import ClientError, add_address_flags, resolve_address
+from service.client import ClientError
+from service.client.connect import add_address_flags, resolve_address
 
 
 def add_arguments(p) -> None:

@@ -5,13 +5,8 @@ import sys
 
 import grpc
 
-from service.client.client import (
-    ClientError,
-    NextWordClient,
-    add_address_flags,
-    require_server,
-    resolve_address,
-)
+from service.client import ClientError, NextWordClient
+from service.client.connect import add_address_flags, require_server, resolve_address
 
 
 def add_arguments(p) -> None:

@@ -17,10 +17,15 @@ import multiprocessing as mp
 import os
 import random
 import re
+import socket
 import time
 import urllib.request
 
+import grpc
+
 from model.engine.errors import UserError
+from service.api.nextword.v1 import nextword_pb2 as pb
+from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.tools.bench import SAMPLES, start_server
 
 
@@ -105,11 +110,6 @@ class _Recorder:
 
 
 async def _load(address, concurrency, seconds, interval, max_requests, queue):
-    import grpc
-
-    from service.api.nextword.v1 import nextword_pb2 as pb
-    from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
-
     record, end, parent = _Recorder(), time.monotonic() + seconds, os.getppid()
     # bounded in time and count, and it stops if the soak that started it is gone
     stop = lambda: time.monotonic() > end or record.total >= max_requests or os.getppid() != parent  # noqa: E731
@@ -210,7 +210,6 @@ def report(totals: collections.Counter, rss: list[int], peak_kib: int, details: 
 
 
 def _free_port() -> int:
-    import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -7,8 +7,9 @@ so it takes the same --data-dir and --user-secret-file as `nextword serve`.
 """
 from __future__ import annotations
 
-from service.server.security import load_user_secret, sign_user
+from service.server.security import load_user_secret
 from service.server.settings import SettingsError, from_args, user_secret_path
+from service.userkeys import sign_user
 
 
 def add_arguments(p) -> None:

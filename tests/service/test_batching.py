@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import SHIPPED_MODEL
+from model.engine.runtime import Runtime
 from service.server.batching import MicroBatcher, Overloaded
 from service.server.metrics import Metrics
-from model.engine.runtime import Runtime
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,9 @@ import pytest
 
 from conftest import SHIPPED_MODEL
 from helpers import ServerProcess
-from service.client.client import (
-    ClientError,
-    NextWordClient,
-    _target,
-    require_server,
-    resolve_address,
-    stream_broke,
-)
+from service.client import ClientError, NextWordClient
+from service.client.common import _target, stream_broke
+from service.client.connect import require_server, resolve_address
 
 
 def test_addresses_become_one_balanced_target():

@@ -10,8 +10,7 @@ from conftest import SHIPPED_MODEL
 from helpers import ServerProcess
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
-from service.client import AsyncNextWordClient
-from service.client import NextWordClient
+from service.client import AsyncNextWordClient, NextWordClient
 
 pytestmark = pytest.mark.slow  # see pyproject.toml
 

@@ -14,7 +14,7 @@ from model.engine.suggest import Suggester, cased
 from model.engine.text import Vocab, normalize, split_typed, tokenize
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
-from service.client.client import wire_text
+from service.client.common import wire_text
 
 # any code point, surrogates included; plus the awkward ones on purpose
 AWKWARD = st.sampled_from(["\u202e", "\u200f", "\u0627\u0644\u0639\u0631\u0628\u064a\u0629", "\u05e9\u05dc\u05d5\u05dd",

@@ -15,8 +15,7 @@ from conftest import SHIPPED_MODEL
 from helpers import EXPECTED_PROVIDER, ServerProcess, wait_until
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
-from service.client import AsyncNextWordClient
-from service.client import NextWordClient
+from service.client import AsyncNextWordClient, NextWordClient
 from service.server.server import NextWordServer
 from service.server.settings import Settings
 

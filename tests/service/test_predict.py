@@ -4,9 +4,9 @@ import pytest
 
 from conftest import SHIPPED_MODEL
 from helpers import EXPECTED_PROVIDER
-from model.engine.typos import Corrector
-from model.engine.text import BOS_ID, Vocab, split_typed, tokenize
 from model.engine.runtime import Runtime
+from model.engine.text import BOS_ID, Vocab, split_typed, tokenize
+from model.engine.typos import Corrector
 
 TEXTS = ["", "how are yo", "how are you ", "Hel", "i", "I don", "what do you think about th", "lol. wh",
          "HEL", "So I was thinking, maybe we could ", "👍 ok ", "it\u2019s "]

@@ -13,10 +13,10 @@ import pytest
 
 from conftest import ROOT, nextword
 from helpers import CUDA_USABLE, ServerProcess
-from model.engine.contract import FP32_GRAPH, INT8_GRAPH, ModelError
 from model.data import encode_messages, load_text_files
-from service.client import NextWordClient
+from model.engine.contract import FP32_GRAPH, INT8_GRAPH, ModelError
 from model.engine.runtime import Runtime, choose_providers
+from service.client import NextWordClient
 
 CPU, CUDA, TENSORRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
 FP32, INT8 = Path("model") / FP32_GRAPH, Path("model") / INT8_GRAPH

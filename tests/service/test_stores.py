@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from service.server.stores import RedisStore, SqliteStore, StoreDown
 from helpers import Redis
+from service.server.stores import RedisStore, SqliteStore, StoreDown
 
 
 @pytest.fixture(params=["sqlite", "redis"])
