@@ -28,6 +28,8 @@ COMMANDS = {
                  "(for --user of type and web, and for trying the API)", ""),
     "health": ("service.tools.health", "ask a running server's gRPC health service; exit 0 when SERVING", ""),
     "bench": ("service.tools.bench", "benchmark the server: Predict vs an empty RPC, context length, streams", "cpu"),
+    "store-check": ("service.tools.storecheck", "try to break the user store's promises: real servers, a random schedule "
+                    "of Learn/Forget/Predict, restarts and kill -9, checked against what must hold", "cpu"),
     "soak": ("service.tools.soak", "hold the server above capacity for minutes: statuses, latency and memory over time", "cpu"),
 }
 

@@ -11,14 +11,19 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 import grpc
 import onnxruntime
+import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from conftest import ROOT, SHIPPED_MODEL
 from model.engine.contract import graph_path
 from model.engine.runtime import choose_providers
+from service.client import NextWordClient, sign_user
+from service.server.security import UserKeys
+from service.server.stores import RedisStore, SqliteStore
 
 # what `--provider auto` picks here for the shipped model: its int8 graph runs on the CPU
 # even where onnxruntime-gpu finds a GPU
@@ -104,19 +109,21 @@ def free_port() -> int:
 
 
 class Redis:
-    """A real redis-server on its own port, nothing saved to disk."""
+    """A real redis-server on its own port, nothing saved to disk; it can be stopped and
+    started again on the same port (the store down, then back)."""
 
     def __init__(self):
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server not found: apt-get install redis-server (scripts/test installs it)"
+        self.binary = shutil.which("redis-server")
+        assert self.binary, "redis-server not found: apt-get install redis-server (scripts/test installs it)"
         self.port = free_port()
-        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-
         self.client = redis.Redis(port=self.port)
-        assert wait_until(self._answers), "redis-server did not start"
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_until(self._answers), "redis-server did not start"
 
     def _answers(self) -> bool:
         try:
@@ -127,3 +134,53 @@ class Redis:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+class PersonalServer:
+    """A server with a user store, keys signed with its secret, and a look into the store."""
+
+    def __init__(self, store: str, redis_url: str = "", *flags, data_dir: str | None = None):
+        extra = ("--redis-url", redis_url) if store == "redis" else ()
+        more = ("--data-dir", data_dir) if data_dir else ()
+        self.store = store
+        self.server = ServerProcess("--model-dir", SHIPPED_MODEL, "--user-store", store, *extra, *more, *flags)
+        self.secret = (Path(self.server.data_dir) / "user-secret").read_bytes().strip()
+        self.redis_url = redis_url
+
+    def key(self, name: str) -> str:
+        return sign_user(self.secret, name)
+
+    def client(self, **kw) -> NextWordClient:
+        return NextWordClient(self.server.address, timeout=5, **kw)
+
+    def store_id(self, name: str) -> str:
+        return UserKeys("signed", self.secret).store_id(self.key(name))
+
+    def open_store(self):
+        """The server's store, opened here as another process would (to look into it, or to fill it)."""
+        return (SqliteStore(Path(self.server.data_dir) / "users.sqlite3", 3600) if self.store == "sqlite"
+                else RedisStore(self.redis_url, 3600))
+
+    def entries(self, name: str) -> dict:
+        """What the store holds for a user, read from the store itself."""
+        store = self.open_store()
+        try:
+            return store.load(self.store_id(name)).entries
+        finally:
+            store.close()
+
+    def stored(self, name: str) -> int:
+        return len(self.entries(name))
+
+    def stop(self) -> str:
+        return self.server.stop()
+
+
+def invented(n: int, stem: str = "zq") -> str:
+    """A made-up word, letters only (what holds a digit is never learned), different for each n."""
+    letters = ""
+    while True:
+        n, r = divmod(n, 26)
+        letters += "abcdefghijklmnopqrstuvwxyz"[r]
+        if not n:
+            return f"{stem}{letters}x"

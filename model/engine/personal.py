@@ -85,8 +85,9 @@ def message_entries(message: str) -> dict[str, int]:
 class UserModel:
     """One user's entries and the indexes the strip reads; changed only by add/remove."""
 
-    def __init__(self, entries: dict[str, tuple[int, float]] | None = None):
+    def __init__(self, entries: dict[str, tuple[int, float]] | None = None, suppressed: set[str] | None = None):
         self.entries: dict[str, list] = {}             # entry -> [count, last seen (unix time)]
+        self.suppressed = set(suppressed or ())        # lower-cased words the user asked never to see
         self.words: dict[str, int] = {}                # lower-cased word -> count
         self.forms: dict[str, dict[str, int]] = {}     # lower-cased word -> {form as sent: count}
         self.followers: dict[str, dict[str, int]] = {} # context -> {word: count}

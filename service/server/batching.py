@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.engine.runtime import Runtime
+from service.server.errors import Busy
 
 
-class Overloaded(Exception):
+class Overloaded(Busy):
     """The queue of model steps is full."""
 
 

@@ -53,8 +53,9 @@ class Metrics:
         self.store_errors = Counter("nextword_user_store_errors", "user store calls that failed, by operation "
                                     "(load, check, write, forget, expire)", ["operation"], registry=r)
         self.learned = Counter("nextword_user_messages_learned", "sent messages learned into a user's model", registry=r)
-        self.learn_dropped = Counter("nextword_user_messages_dropped", "sent messages not learned: the user store was down",
-                                     registry=r)
+        self.learn_dropped = Counter("nextword_user_messages_dropped", "sent messages not learned, by reason: store_down, "
+                                     "busy (too much waiting to be written), forgotten (the user was forgotten before "
+                                     "it was written), shutdown (the store was down at drain)", ["reason"], registry=r)
         self.users_cached = Gauge("nextword_users_cached", "users' models held in memory", registry=r,
                                   multiprocess_mode="livesum")
         self._model_labels: tuple[str, str, str] | None = None

@@ -20,9 +20,15 @@ from model.engine.text import BOS_ID, parent_context, split_normalized, split_ty
 from model.engine.typos import LAYOUTS, Autocorrect, Corrector
 from service.server.batching import MicroBatcher
 from service.server.cache import ContextCache, Entry
+from service.server.errors import InvalidInput
 from service.server.settings import Settings
 
 DEFAULT_SUGGESTIONS = 3
+
+
+def check_length(text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise InvalidInput(f"text is {len(text)} characters long; the limit is {limit}")
 
 
 def _blank(text: str) -> bool:
@@ -30,28 +36,11 @@ def _blank(text: str) -> bool:
     return not text or text.isspace()
 
 
-class InvalidInput(Exception):
-    """A request the server cannot answer as asked (message says why, for a person)."""
-
-
 @dataclass
 class Strip:
     """What a keystroke gets: the suggestions, best first, and maybe an autocorrect."""
     candidates: list[Candidate]
     autocorrect: Autocorrect | None = None
-
-
-@dataclass
-class StreamState:
-    """What the server keeps for one PredictStream: its text and its own small cache
-    (current and recent contexts), so a keystroke never costs more than one model step."""
-    text: str
-    cache: ContextCache
-
-    def apply_edit(self, delete: int, insert: str) -> None:
-        if delete > len(self.text):
-            raise InvalidInput(f"edit deletes {delete} characters but the text has only {len(self.text)}")
-        self.text = self.text[: len(self.text) - delete] + insert
 
 
 class Predictor:
@@ -66,7 +55,7 @@ class Predictor:
         self.personalizer = Personalizer(runtime.vocab, self.suggester)
         self.cache = ContextCache(settings.cache_size)
         self.root: Entry | None = None  # the state after <s>: every context starts from it
-        self.users = 0  # calls and streams answering from this model now
+        self.leases = 0  # calls and streams answering from this model now
         self._idle = asyncio.Event()
 
     async def start(self) -> None:
@@ -94,18 +83,18 @@ class Predictor:
     @contextlib.contextmanager
     def lease(self):
         """Held by each call and stream, so a model swapped out keeps serving them to the end."""
-        self.users += 1
+        self.leases += 1
         self._idle.clear()
         try:
             yield self
         finally:
-            self.users -= 1
-            if self.users == 0:
+            self.leases -= 1
+            if self.leases == 0:
                 self._idle.set()
 
     async def idle(self) -> None:
         """Returns when no call or stream is using this model."""
-        if self.users:
+        if self.leases:
             await self._idle.wait()
 
     async def retire(self) -> None:
@@ -116,16 +105,9 @@ class Predictor:
     async def close(self) -> None:
         await self.batcher.close()
 
-    def new_stream(self) -> StreamState:
-        return StreamState("", ContextCache(4))
-
-    def check_length(self, text: str) -> None:
-        if len(text) > self.settings.max_text_chars:
-            raise InvalidInput(f"text is {len(text)} characters long; the limit is {self.settings.max_text_chars}")
-
     def check(self, text: str, k: int, layout: str) -> tuple[int, str]:
         """Validate a request; returns the number of suggestions to give and the layout."""
-        self.check_length(text)
+        check_length(text, self.settings.max_text_chars)
         k = k or DEFAULT_SUGGESTIONS
         if k > self.settings.max_suggestions:
             raise InvalidInput(f"max_suggestions is {k}; this server gives at most {self.settings.max_suggestions}")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import grpc
 
+from service.server.errors import InvalidInput, Unsigned, WrongSignature
 from service.server.settings import Settings, SettingsError
 from service.userkeys import signature_of
 
@@ -77,14 +78,6 @@ def _refuse_handler(handler):
 
 # ---- user keys: who a request's `user` is ------------------------------------------------
 
-class UserKeyError(Exception):
-    """A user key the server does not accept; `code` is the gRPC status to answer with."""
-
-    def __init__(self, code: grpc.StatusCode, message: str):
-        super().__init__(message)
-        self.code = code
-
-
 def load_user_secret(path: Path, create: bool) -> bytes:
     """The secret that signs user keys; made (random, readable by its owner only) if missing.
     Made whole beside it, then linked into place: workers starting together all read one."""
@@ -109,30 +102,30 @@ def load_user_secret(path: Path, create: bool) -> bytes:
 
 
 class UserKeys:
-    """Checks a request's user key and gives the id the store keeps for it (a digest).
+    """Checks a request's user key and gives the id the store keeps for it: an HMAC of the
+    user with the deployment's secret, so the store never holds a name and nobody without
+    the secret can tell from it whose data a row is.
 
     - signed: keys must be signed with the server's user secret (`sign_user`), so a client
-      cannot name another user; a key without a signature is UNAUTHENTICATED, a wrong one
-      PERMISSION_DENIED.
+      cannot name another user; a key without a signature is Unsigned, a wrong one WrongSignature.
     - open: any key is taken as it is; only where every caller may act for every user (one
       user's own machine, or a backend that is the only caller, behind the token or mTLS).
     """
 
     MAX_LENGTH = 256
 
-    def __init__(self, mode: str, secret: bytes = b""):
+    def __init__(self, mode: str, secret: bytes):
         self.mode, self.secret = mode, secret
 
     def store_id(self, key: str) -> str:
         if len(key) > self.MAX_LENGTH:
-            raise UserKeyError(grpc.StatusCode.INVALID_ARGUMENT, f"user key is longer than {self.MAX_LENGTH} characters")
+            raise InvalidInput(f"user key is longer than {self.MAX_LENGTH} characters")
         if self.mode == "signed":
-            user, dot, signature = key.rpartition(".")
-            if not dot or not user:
-                raise UserKeyError(grpc.StatusCode.UNAUTHENTICATED,
-                                   "user key is not signed: give the key your app backend signed with this server's user secret")
+            user, _, signature = key.rpartition(".")
+            if not user or not signature:
+                raise Unsigned("user key is not signed: give the key your app backend signed with this server's user secret")
             if not hmac.compare_digest(signature.encode(), signature_of(self.secret, user).encode()):
-                raise UserKeyError(grpc.StatusCode.PERMISSION_DENIED, "user key signature does not match this server's user secret")
+                raise WrongSignature("user key signature does not match this server's user secret")
         else:
             user = key
-        return hmac.new(self.secret or b"nextword", b"store:" + user.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self.secret, b"store:" + user.encode(), hashlib.sha256).hexdigest()[:32]

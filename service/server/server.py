@@ -31,11 +31,14 @@ from service.server.metrics import Metrics
 from service.server.predictor import Predictor
 from service.server.protocol import SERVICE_NAME, NextWordServicer
 from service.server.security import TokenInterceptor, UserKeys, load_user_secret, server_credentials
+from service.server.session import Sessions
 from service.server.settings import Settings, SettingsError, data_path, user_secret_path
 from service.server.stores import RedisStore, SqliteStore
 from service.server.users import Users
 
 log = logging.getLogger("nextword.server")
+
+REFUSAL_WINDOW = 1.0  # seconds a stopping server refuses new calls (UNAVAILABLE) before it ends its streams
 
 
 class JsonFormatter(logging.Formatter):
@@ -81,8 +84,8 @@ class NextWordServer:
         # gRPC's own admission limit sheds load before it queues up inside the server
         self.server = grpc.aio.server(interceptors=interceptors, options=options, maximum_concurrent_rpcs=s.max_concurrent_rpcs)
         self.users, keys = self._users()
-        self.servicer = NextWordServicer(self.predictor, self.metrics, s.max_streams, self.users, keys)
-        pb_grpc.add_NextWordServicer_to_server(self.servicer, self.server)
+        self.sessions = Sessions(self.predictor, self.metrics, s.max_streams, s.max_text_chars, self.users, keys)
+        pb_grpc.add_NextWordServicer_to_server(NextWordServicer(self.sessions), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -125,7 +128,7 @@ class NextWordServer:
         s = self.settings
         if s.user_store == "off":
             return None, None
-        secret = load_user_secret(user_secret_path(s), create=True) if s.user_keys == "signed" else b""
+        secret = load_user_secret(user_secret_path(s), create=True)  # open keys too: it keys the store's ids
         ttl = s.user_ttl_days * 86400
         try:
             store = (RedisStore(s.redis_url, ttl) if s.user_store == "redis"
@@ -144,7 +147,7 @@ class NextWordServer:
     async def _follow_the_group(self) -> None:
         """As a worker: SERVING while every worker is ready, NOT_SERVING otherwise."""
         serving = None
-        while not self.servicer.draining:
+        while not self.sessions.draining.is_set():
             everyone = self.readiness.everyone()
             if everyone != serving:
                 serving = everyone
@@ -170,7 +173,7 @@ class NextWordServer:
                       old.runtime.name, old.runtime.version, e)
             return False
         self.predictor = new
-        self.servicer.swap(new)
+        self.sessions.swap(new)
         self.metrics.reloads.labels("ok").inc()
         self.metrics.set_model(runtime.name, runtime.version, runtime.provider)
         log.info("swapped model %s %s for %s %s", old.runtime.name, old.runtime.version, runtime.name, runtime.version)
@@ -178,21 +181,25 @@ class NextWordServer:
         return True
 
     async def stop(self) -> None:
-        """Drain: NOT_SERVING, refuse new calls (UNAVAILABLE), let calls in flight finish
-        within the grace period, then stop the gRPC server (cancelling what is left)."""
+        """Drain: NOT_SERVING; refuse new calls and streams (UNAVAILABLE) for a moment while
+        calls in flight finish and open streams go on; then end the streams at their next
+        keystroke (UNAVAILABLE: their clients resume elsewhere), wait for what is left within
+        the grace period, and stop the gRPC server."""
         grace = self.settings.grace_seconds
         log.info("draining: up to %.1f s for calls in flight", grace)
         if self.readiness:
             self.readiness.set(False)
         await self.health.enter_graceful_shutdown()
-        self.servicer.drain()
+        self.sessions.drain()
         started = time.perf_counter()
+        # refuse cleanly for a moment even when idle: calls already on their way get a
+        # retryable UNAVAILABLE from us, not a CANCELLED from a gRPC server going away
+        await asyncio.sleep(min(REFUSAL_WINDOW, grace))
+        self.sessions.end_streams()
         try:
-            # refuse cleanly for a moment even when idle: calls already on their way get a
-            # retryable UNAVAILABLE from us, not a CANCELLED from a gRPC server going away
-            await asyncio.gather(asyncio.wait_for(self.predictor.idle(), grace), asyncio.sleep(min(1.0, grace)))
+            await asyncio.wait_for(self.predictor.idle(), max(grace - (time.perf_counter() - started), 0))
         except asyncio.TimeoutError:
-            log.warning("grace period over with %d calls or streams still open", self.predictor.users)
+            log.warning("grace period over with %d calls or streams still open", self.predictor.leases)
         await self.server.stop(max(grace - (time.perf_counter() - started), 0.1))
         await self.predictor.close()
         if self.users:

@@ -1,43 +1,114 @@
 """Where users' models are kept: SQLite (the default, a file) or Redis (shared by replicas).
 
-Both keep the same thing per user: entries (model/engine/personal.py) with a count and the time
-last seen, and a version that every change bumps, so a process holding a user's model in
-memory notices another process's learning. A user is named by a digest of their key
-(service/server/security.py), never by the key. Writes add to counts, so processes writing the
-same user at once all count.
+Both keep the same things per user, named by a digest of the user (service/server/security.py),
+never by the key: entries (model/engine/personal.py) with a count and the time last seen, the
+words the user asked never to be suggested (`suppressed`), and two numbers:
 
-The calls block: service/server/users.py runs them on one thread of its own (one writer per
-process), away from the event loop.
+- `version`, bumped by every change, so a process holding the user's model in memory sees
+  another process's learning and forgetting;
+- `generation`, bumped by every Forget and never going back (the user's row stays behind
+  as a tombstone, holding no learned data, for at least TOMBSTONE_DAYS). Every write names
+  the generation its learning was taken in, and the store refuses it when the user was
+  forgotten since: no learning begun before a Forget lands after it.
+
+Likewise a word forgotten alone is suppressed at a version, and a write names the version
+its learning was taken at: entries holding a word suppressed after that are not written, so
+only a message sent after the word was forgotten brings it back (and lifts the suppression).
+
+Writes add to counts, so processes learning the same user at once all count, and the bound
+on entries per user is enforced here, where all processes meet (the oldest day's rarest
+entries go first, down to 90% of the bound). After a Forget the SQLite file and its WAL hold
+nothing of the user: deleted content is zeroed (secure_delete) and the WAL is checkpointed
+and truncated before Forget returns.
+
+The calls block. service/server/users.py runs reads (load, stamp) on one thread and writes on
+another, so that a keystroke waiting for a user's model never queues behind a big write;
+each thread has its own SQLite connection.
 """
 from __future__ import annotations
 
 import contextlib
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
 Entries = dict[str, tuple[int, float]]  # entry -> (count, last seen, unix time)
+KEEP = 0.9             # after pruning, a user keeps this share of the bound
+TOMBSTONE_DAYS = 1.0   # a forgotten user's generation is kept at least this long
 
 
 class StoreDown(Exception):
     """The store did not answer (Redis unreachable, SQLite file unusable)."""
 
 
+@dataclass
+class Snapshot:
+    """Everything the store holds for one user, read at one instant."""
+    entries: Entries
+    suppressed: set[str]
+    generation: int
+    version: int
+
+
+@dataclass
+class Written:
+    """What a write did: `kept` False when the user was forgotten since its generation."""
+    kept: bool
+    version: int
+    pruned: int = 0
+
+
+def prune_order(entries: Entries) -> list[str]:
+    """Entries in the order they go when a user is over the bound: oldest day first, then
+    the rarer, then the older (the order the stores' own queries use)."""
+    return sorted(entries, key=lambda e: (int(entries[e][1] // 86400), entries[e][0], entries[e][1]))
+
+
+def mentions(entry: str, word: str) -> bool:
+    """Does an entry hold a word (lower-cased): the word as sent, or a token of a pair?"""
+    return word in entry.lower().split(" ")
+
+
+def unsuppressed(added: dict[str, int], suppressed: dict[str, int], since: int) -> tuple[dict[str, int], list[str]]:
+    """(the learning a write keeps, the suppressions it lifts), for learning taken at version
+    `since` against words suppressed at their versions: entries holding a word suppressed
+    after `since` go; a word sent after its suppression lifts it."""
+    if not suppressed:
+        return added, []
+    later = [w for w, at in suppressed.items() if at > since]
+    kept = {e: c for e, c in added.items() if not any(mentions(e, w) for w in later)}
+    return kept, [e.lower() for e in kept if " " not in e and e.lower() in suppressed]
+
+
 class SqliteStore:
     """One SQLite file, safe for several processes (WAL, waiting on each other's locks)."""
+
+    SCHEMA = """
+        CREATE TABLE IF NOT EXISTS entries (user TEXT, entry TEXT, count INTEGER, seen REAL,
+                                            PRIMARY KEY (user, entry)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS users (user TEXT PRIMARY KEY, version INTEGER, seen REAL,
+                                          generation INTEGER NOT NULL DEFAULT 0,
+                                          size INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS suppressed (user TEXT, word TEXT, at INTEGER,
+                                               PRIMARY KEY (user, word)) WITHOUT ROWID;
+    """
 
     def __init__(self, path: Path, ttl_seconds: float):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.ttl = path, ttl_seconds
-        self.db = sqlite3.connect(path, timeout=5, check_same_thread=False, isolation_level=None)
+        self.writer = self._connect()
         self._use_wal()
-        self.db.executescript("""
-            CREATE TABLE IF NOT EXISTS entries (user TEXT, entry TEXT, count INTEGER, seen REAL,
-                                                PRIMARY KEY (user, entry)) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS users (user TEXT PRIMARY KEY, version INTEGER, seen REAL) WITHOUT ROWID;
-        """)
+        with self._transaction():
+            self._migrate()
+        self.reader = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=5, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA secure_delete = ON")  # deleted rows are zeroed, not left in free space
+        return db
 
     def _use_wal(self, wait_s: float = 5.0) -> None:
         """WAL: readers and one writer of several processes at once. The switch takes an
@@ -46,108 +117,277 @@ class SqliteStore:
         deadline = time.monotonic() + wait_s
         while True:
             try:
-                self.db.execute("PRAGMA journal_mode=WAL")
+                self.writer.execute("PRAGMA journal_mode=WAL")
                 return
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
 
-    def load(self, user: str) -> tuple[Entries, int]:
+    def _migrate(self) -> None:
+        """Files of the first schema (no generation, size or suppressed words) are brought up to date.
+        (Statement by statement: executescript would commit the transaction.)"""
+        for statement in filter(str.strip, self.SCHEMA.split(";")):
+            self.writer.execute(statement)
+        columns = {row[1] for row in self.writer.execute("PRAGMA table_info(users)")}
+        if "generation" not in columns:
+            self.writer.execute("ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
+        if "size" not in columns:
+            self.writer.execute("ALTER TABLE users ADD COLUMN size INTEGER NOT NULL DEFAULT 0")
+            self.writer.execute("UPDATE users SET size = (SELECT count(*) FROM entries WHERE entries.user = users.user)")
+
+    # ---- reads (the reader thread) --------------------------------------------------------
+
+    def load(self, user: str) -> Snapshot:
+        with _down("SQLite"), _snapshot(self.reader):
+            rows = self.reader.execute("SELECT entry, count, seen FROM entries WHERE user = ?", (user,)).fetchall()
+            words = self.reader.execute("SELECT word FROM suppressed WHERE user = ?", (user,)).fetchall()
+            generation, version = self._stamp(self.reader, user)
+        return Snapshot({e: (c, s) for e, c, s in rows}, {w for (w,) in words}, generation, version)
+
+    def stamp(self, user: str) -> tuple[int, int]:
+        """(generation, version) of a user: (0, 0) for one the store has never seen."""
         with _down("SQLite"):
-            rows = self.db.execute("SELECT entry, count, seen FROM entries WHERE user = ?", (user,)).fetchall()
-            return {e: (c, s) for e, c, s in rows}, self.version(user)
+            return self._stamp(self.reader, user)
 
-    def version(self, user: str) -> int:
+    @staticmethod
+    def _stamp(db: sqlite3.Connection, user: str) -> tuple[int, int]:
+        row = db.execute("SELECT generation, version FROM users WHERE user = ?", (user,)).fetchone()
+        return (row[0], row[1]) if row else (0, 0)
+
+    # ---- writes (the writer thread) -------------------------------------------------------
+
+    def write(self, user: str, generation: int, since: int, added: dict[str, int], now: float, most: int) -> Written:
+        """Add counts learned in `generation` at version `since` or later; refused (kept
+        False) if the user was forgotten since. See the module doc for suppressed words."""
+        with self._transaction():
+            current, version = self._stamp(self.writer, user)
+            if current != generation:
+                return Written(False, version)
+            db = self.writer
+            added, lifted = unsuppressed(added, dict(db.execute("SELECT word, at FROM suppressed WHERE user = ?", (user,))), since)
+            db.executemany("UPDATE entries SET count = count + ?, seen = ? WHERE user = ? AND entry = ?",
+                           [(c, now, user, e) for e, c in added.items()])
+            new = db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                                 [(user, e, c, now) for e, c in added.items()]).rowcount
+            db.executemany("DELETE FROM suppressed WHERE user = ? AND word = ?", [(user, w) for w in lifted])
+            db.execute("INSERT INTO users (user, version, seen, generation, size) VALUES (?, 1, ?, ?, ?) "
+                       "ON CONFLICT (user) DO UPDATE SET version = version + 1, seen = excluded.seen, size = size + ?",
+                       (user, now, generation, new, new))
+            pruned = self._prune(user, most)
+            return Written(True, version + 1, pruned)
+
+    def _prune(self, user: str, most: int) -> int:
+        size = self.writer.execute("SELECT size FROM users WHERE user = ?", (user,)).fetchone()[0]
+        if size <= most:
+            return 0
+        gone = size - int(most * KEEP)
+        self.writer.execute("DELETE FROM entries WHERE user = ? AND entry IN (SELECT entry FROM entries WHERE user = ? "
+                            "ORDER BY CAST(seen / 86400 AS INTEGER), count, seen LIMIT ?)", (user, user, gone))
+        self.writer.execute("UPDATE users SET size = size - ? WHERE user = ?", (gone, user))
+        return gone
+
+    def forget(self, user: str) -> int:
+        """Delete everything of the user, bump its generation; returns the new generation."""
+        with self._transaction():
+            self.writer.execute("DELETE FROM entries WHERE user = ?", (user,))
+            self.writer.execute("DELETE FROM suppressed WHERE user = ?", (user,))
+            self.writer.execute("INSERT INTO users (user, version, seen, generation, size) VALUES (?, 1, ?, 1, 0) "
+                                "ON CONFLICT (user) DO UPDATE SET version = version + 1, seen = excluded.seen, "
+                                "generation = generation + 1, size = 0", (user, time.time()))
+            generation = self._stamp(self.writer, user)[0]
+        self._wipe()
+        return generation
+
+    def forget_word(self, user: str, word: str) -> int:
+        """Delete every entry holding the word (lower-cased) and suppress it; returns how many went."""
+        with self._transaction():
+            entries = [e for (e,) in self.writer.execute("SELECT entry FROM entries WHERE user = ?", (user,))
+                       if mentions(e, word)]
+            self.writer.executemany("DELETE FROM entries WHERE user = ? AND entry = ?", [(user, e) for e in entries])
+            self.writer.execute("INSERT INTO users (user, version, seen, generation, size) VALUES (?, 1, ?, 0, 0) "
+                                "ON CONFLICT (user) DO UPDATE SET version = version + 1, size = size - ?",
+                                (user, time.time(), len(entries)))
+            version = self._stamp(self.writer, user)[1]
+            self.writer.execute("INSERT INTO suppressed VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET at = excluded.at",
+                                (user, word, version))
+        self._wipe()
+        return len(entries)
+
+    def _wipe(self, wait_s: float = 5.0) -> None:
+        """Move the WAL into the file and truncate it, so no file keeps what was just deleted.
+        Readers of other processes can hold it up for a moment: retried until `wait_s`."""
+        deadline = time.monotonic() + wait_s
         with _down("SQLite"):
-            row = self.db.execute("SELECT version FROM users WHERE user = ?", (user,)).fetchone()
-            return row[0] if row else 0
-
-    def write(self, user: str, added: dict[str, int], dropped: list[str], now: float) -> int:
-        """Add counts, drop entries; returns the user's new version."""
-        with self._transaction():
-            self.db.executemany(
-                "INSERT INTO entries VALUES (?, ?, ?, ?) ON CONFLICT (user, entry) "
-                "DO UPDATE SET count = count + excluded.count, seen = excluded.seen",
-                [(user, e, c, now) for e, c in added.items()])
-            self.db.executemany("DELETE FROM entries WHERE user = ? AND entry = ?", [(user, e) for e in dropped])
-            self.db.execute("INSERT INTO users VALUES (?, 1, ?) ON CONFLICT (user) "
-                            "DO UPDATE SET version = version + 1, seen = excluded.seen", (user, now))
-            return self.db.execute("SELECT version FROM users WHERE user = ?", (user,)).fetchone()[0]
-
-    def forget(self, user: str) -> None:
-        with self._transaction():
-            self.db.execute("DELETE FROM entries WHERE user = ?", (user,))
-            self.db.execute("DELETE FROM users WHERE user = ?", (user,))
+            while self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("the WAL could not be truncated: readers held it")
+                time.sleep(0.01)
 
     def expire(self, now: float | None = None) -> int:
-        """Delete the users not seen for the time to live; returns how many."""
-        cutoff = (now or time.time()) - self.ttl
+        """Delete users not seen for the time to live; returns how many. A forgotten user's
+        tombstone stays for at least TOMBSTONE_DAYS (see the module doc)."""
+        now = now or time.time()
+        cutoff, tombstones = now - self.ttl, now - max(self.ttl, TOMBSTONE_DAYS * 86400)
         with self._transaction():
-            self.db.execute("DELETE FROM entries WHERE user IN (SELECT user FROM users WHERE seen < ?)", (cutoff,))
-            return self.db.execute("DELETE FROM users WHERE seen < ?", (cutoff,)).rowcount
+            gone = self.writer.execute("SELECT user FROM users WHERE seen < ? AND size > 0", (cutoff,)).fetchall()
+            for table in ("entries", "suppressed"):
+                self.writer.execute(f"DELETE FROM {table} WHERE user IN (SELECT user FROM users WHERE seen < ?)", (cutoff,))
+            self.writer.execute("DELETE FROM users WHERE seen < ? AND (generation = 0 OR seen < ?)", (cutoff, tombstones))
+            self.writer.execute("UPDATE users SET size = 0, version = version + 1 WHERE seen < ? AND size > 0", (cutoff,))
+        if gone:
+            self._wipe()
+        return len(gone)
 
     @contextlib.contextmanager
     def _transaction(self):
         """One write transaction, taken at once (other processes wait for it), undone on error."""
         with _down("SQLite"):
-            self.db.execute("BEGIN IMMEDIATE")
+            self.writer.execute("BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self.writer.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
+            self.writer.execute("COMMIT")
 
     def close(self) -> None:
-        self.db.close()
+        self.reader.close()
+        self.writer.close()
+
+
+@contextlib.contextmanager
+def _snapshot(db: sqlite3.Connection):
+    """Reads that see one instant of the file (a read transaction in WAL mode)."""
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("COMMIT")
+
+
+# Redis: per user four keys under one hash tag (so a cluster keeps them on one node): counts
+# and last-seen times of the entries, suppressed words with the version they were suppressed
+# at (hashes), and meta (generation, version, suppressions: how many words were ever suppressed).
+_WRITE = """
+-- KEYS: count, seen, suppressed, meta
+-- ARGV: generation, suppressions read, now, ttl, most, keep, n, n (entry, count) pairs, words to lift
+local generation = tonumber(redis.call('HGET', KEYS[4], 'generation') or '0')
+if generation ~= tonumber(ARGV[1]) then
+  return {0, tonumber(redis.call('HGET', KEYS[4], 'version') or '0'), 0}
+end
+if tonumber(redis.call('HGET', KEYS[4], 'suppressions') or '0') ~= tonumber(ARGV[2]) then
+  return {2, 0, 0}  -- a word was suppressed since the caller read them: it reads them again
+end
+local n = tonumber(ARGV[7])
+for i = 8, 7 + 2 * n, 2 do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[3])
+end
+for i = 8 + 2 * n, #ARGV do redis.call('HDEL', KEYS[3], ARGV[i]) end
+local pruned, size = 0, redis.call('HLEN', KEYS[1])
+if size > tonumber(ARGV[5]) then
+  local counts, last, seen, order = redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), {}, {}
+  for i = 1, #last, 2 do seen[last[i]] = tonumber(last[i + 1]) end
+  for i = 1, #counts, 2 do
+    local s = seen[counts[i]] or 0
+    order[#order + 1] = {counts[i], math.floor(s / 86400), tonumber(counts[i + 1]), s}
+  end
+  table.sort(order, function(a, b)  -- prune_order: oldest day, then rarest, then oldest
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    if a[3] ~= b[3] then return a[3] < b[3] end
+    return a[4] < b[4]
+  end)
+  pruned = size - tonumber(ARGV[6])
+  for i = 1, pruned do redis.call('HDEL', KEYS[1], order[i][1]); redis.call('HDEL', KEYS[2], order[i][1]) end
+end
+local version = redis.call('HINCRBY', KEYS[4], 'version', 1)
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+return {1, version, pruned}
+"""
+
+_FORGET = """
+-- KEYS: count, seen, suppressed, meta; ARGV: how long the tombstone stays
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+local generation = redis.call('HINCRBY', KEYS[4], 'generation', 1)
+redis.call('HINCRBY', KEYS[4], 'version', 1)
+redis.call('EXPIRE', KEYS[4], ARGV[1])
+return generation
+"""
+
+_FORGET_WORD = """
+-- KEYS: count, seen, suppressed, meta; ARGV: version read, ttl, the word, entries holding it
+if tonumber(redis.call('HGET', KEYS[4], 'version') or '0') ~= tonumber(ARGV[1]) then
+  return -1  -- changed since the caller read the entries: it reads them again
+end
+for i = 4, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]); redis.call('HDEL', KEYS[2], ARGV[i]) end
+local version = redis.call('HINCRBY', KEYS[4], 'version', 1)
+redis.call('HINCRBY', KEYS[4], 'suppressions', 1)
+redis.call('HSET', KEYS[3], ARGV[3], version)
+for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+return #ARGV - 3
+"""
 
 
 class RedisStore:
-    """Per user three keys: counts and last-seen times (hashes), a version; each expires
-    after the time to live, renewed by every write."""
+    """The same store on Redis; every key expires after the time to live, renewed by each
+    write (a tombstone's meta key after max(time to live, TOMBSTONE_DAYS))."""
 
     def __init__(self, url: str, ttl_seconds: float):
         self.redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self.errors = (redis.RedisError, OSError)
         self.ttl = max(int(ttl_seconds), 1)
+        self.tombstone_ttl = max(self.ttl, int(TOMBSTONE_DAYS * 86400))
+        self._write, self._forget, self._forget_word = map(self.redis.register_script, (_WRITE, _FORGET, _FORGET_WORD))
 
     @staticmethod
-    def _keys(user: str) -> tuple[str, str, str]:
-        return f"nextword:{user}:count", f"nextword:{user}:seen", f"nextword:{user}:version"
+    def _keys(user: str) -> list[str]:
+        return [f"nextword:{{{user}}}:{name}" for name in ("count", "seen", "suppressed", "meta")]
 
-    def load(self, user: str) -> tuple[Entries, int]:
-        counts_key, seen_key, version_key = self._keys(user)
+    def _read(self, user: str, *more: str):
+        """The user's counts, last-seen times, suppressed words and meta fields, at one instant."""
+        counts_key, seen_key, suppressed_key, meta_key = self._keys(user)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(counts_key).hgetall(seen_key).hgetall(suppressed_key).hmget(meta_key, "generation", "version", *more)
+        counts, seen, suppressed, meta = pipe.execute()
+        return counts, seen, {w.decode(): int(at) for w, at in suppressed.items()}, [int(v or 0) for v in meta]
+
+    def load(self, user: str) -> Snapshot:
         with _down("Redis", self.errors):
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.hgetall(counts_key).hgetall(seen_key).get(version_key)
-            counts, seen, version = pipe.execute()
+            counts, seen, suppressed, (generation, version) = self._read(user)
         entries = {e.decode(): (int(c), float(seen.get(e, 0))) for e, c in counts.items()}
-        return entries, int(version or 0)
+        return Snapshot(entries, set(suppressed), generation, version)
 
-    def version(self, user: str) -> int:
+    def stamp(self, user: str) -> tuple[int, int]:
         with _down("Redis", self.errors):
-            return int(self.redis.get(self._keys(user)[2]) or 0)
+            generation, version = self.redis.hmget(self._keys(user)[3], "generation", "version")
+        return int(generation or 0), int(version or 0)
 
-    def write(self, user: str, added: dict[str, int], dropped: list[str], now: float) -> int:
+    def write(self, user: str, generation: int, since: int, added: dict[str, int], now: float, most: int) -> Written:
         keys = self._keys(user)
         with _down("Redis", self.errors):
-            pipe = self.redis.pipeline(transaction=True)
-            for entry, count in added.items():
-                pipe.hincrby(keys[0], entry, count)
-            if added:
-                pipe.hset(keys[1], mapping={e: now for e in added})
-            if dropped:
-                pipe.hdel(keys[0], *dropped).hdel(keys[1], *dropped)
-            pipe.incr(keys[2])
-            for key in keys:
-                pipe.expire(key, self.ttl)
-            results = pipe.execute()
-        return int(results[-4])  # INCR's answer, before the three EXPIREs
+            while True:
+                suppressed = {w.decode(): int(at) for w, at in self.redis.hgetall(keys[2]).items()}
+                seen_suppressions = int(self.redis.hget(keys[3], "suppressions") or 0)
+                kept, lifted = unsuppressed(added, suppressed, since)
+                pairs = [part for entry, count in kept.items() for part in (entry, count)]
+                done, version, pruned = self._write(keys=keys, args=[generation, seen_suppressions, now, self.ttl, most,
+                                                                     int(most * KEEP), len(kept), *pairs, *lifted])
+                if done != 2:
+                    return Written(bool(done), int(version), int(pruned))
 
-    def forget(self, user: str) -> None:
+    def forget(self, user: str) -> int:
         with _down("Redis", self.errors):
-            self.redis.delete(*self._keys(user))
+            return int(self._forget(keys=self._keys(user), args=[self.tombstone_ttl]))
+
+    def forget_word(self, user: str, word: str) -> int:
+        with _down("Redis", self.errors):
+            while True:
+                counts, _, _, (_, version) = self._read(user)
+                entries = [e for e in (k.decode() for k in counts) if mentions(e, word)]
+                gone = int(self._forget_word(keys=self._keys(user), args=[version, self.ttl, word, *entries]))
+                if gone >= 0:
+                    return gone
 
     def expire(self, now: float | None = None) -> int:
         return 0  # Redis expires the keys itself

@@ -9,7 +9,6 @@ from google.protobuf import descriptor_pool as _descriptor_pool
 from google.protobuf import runtime_version as _runtime_version
 from google.protobuf import symbol_database as _symbol_database
 from google.protobuf.internal import builder as _builder
-
 _runtime_version.ValidateProtobufRuntimeVersion(
     _runtime_version.Domain.PUBLIC,
     7,
@@ -25,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1anextword/v1/nextword.proto\x12\x0bnextword.v1\"h\n\x0ePredictOptions\x12\x1b\n\x13include_probability\x18\x01 \x01(\x08\x12\x17\n\x0fkeyboard_layout\x18\x02 \x01(\t\x12\x12\n\nexact_only\x18\x03 \x01(\x08\x12\x0c\n\x04user\x18\x04 \x01(\t\"e\n\x0ePredictRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x17\n\x0fmax_suggestions\x18\x02 \x01(\r\x12,\n\x07options\x18\x03 \x01(\x0b\x32\x1b.nextword.v1.PredictOptions\"\xa8\x01\n\nSuggestion\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.nextword.v1.Suggestion.Kind\"K\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\r\n\tNEXT_WORD\x10\x01\x12\x0e\n\nCOMPLETION\x10\x02\x12\x0e\n\nCORRECTION\x10\x03\"b\n\x0b\x41utocorrect\x12\x10\n\x08original\x18\x01 \x01(\t\x12\x13\n\x0breplacement\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x02\x12\x18\n\x10separator_length\x18\x04 \x01(\r\"\xab\x01\n\x0fPredictResponse\x12,\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x17.nextword.v1.Suggestion\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12-\n\x0b\x61utocorrect\x18\x05 \x01(\x0b\x32\x18.nextword.v1.Autocorrect\"*\n\x08TextEdit\x12\x0e\n\x06\x64\x65lete\x18\x01 \x01(\r\x12\x0e\n\x06insert\x18\x02 \x01(\t\"\xb6\x01\n\rStreamRequest\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12%\n\x04\x65\x64it\x18\x02 \x01(\x0b\x32\x15.nextword.v1.TextEditH\x00\x12\x17\n\x0fmax_suggestions\x18\x03 \x01(\r\x12,\n\x07options\x18\x04 \x01(\x0b\x32\x1b.nextword.v1.PredictOptions\x12\x10\n\x08sequence\x18\x05 \x01(\x04\x12\x0c\n\x04send\x18\x06 \x01(\x08\x42\x07\n\x05input\"\x15\n\x13GetModelInfoRequest\"\x85\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nvocab_size\x18\x03 \x01(\r\x12\x1a\n\x12\x65xecution_provider\x18\x04 \x01(\t\x12:\n\nevaluation\x18\x05 \x03(\x0b\x32&.nextword.v1.ModelInfo.EvaluationEntry\x12K\n\x13\x62\x61seline_evaluation\x18\x06 \x03(\x0b\x32..nextword.v1.ModelInfo.BaselineEvaluationEntry\x12\x19\n\x11tokenizer_version\x18\x07 \x01(\t\x12\x17\n\x0fmax_suggestions\x18\x08 \x01(\r\x1a\x31\n\x0f\x45valuationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x39\n\x17\x42\x61selineEvaluationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"*\n\x0cLearnRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\x1e\n\rLearnResponse\x12\r\n\x05words\x18\x01 \x01(\r\"\x1d\n\rForgetRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"\x10\n\x0e\x46orgetResponse\"\r\n\x0bPingRequest\"\x0e\n\x0cPingResponse2\xa9\x03\n\x08NextWord\x12\x44\n\x07Predict\x12\x1b.nextword.v1.PredictRequest\x1a\x1c.nextword.v1.PredictResponse\x12M\n\rPredictStream\x12\x1a.nextword.v1.StreamRequest\x1a\x1c.nextword.v1.PredictResponse(\x01\x30\x01\x12H\n\x0cGetModelInfo\x12 .nextword.v1.GetModelInfoRequest\x1a\x16.nextword.v1.ModelInfo\x12;\n\x04Ping\x12\x18.nextword.v1.PingRequest\x1a\x19.nextword.v1.PingResponse\x12>\n\x05Learn\x12\x19.nextword.v1.LearnRequest\x1a\x1a.nextword.v1.LearnResponse\x12\x41\n\x06\x46orget\x12\x1a.nextword.v1.ForgetRequest\x1a\x1b.nextword.v1.ForgetResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1anextword/v1/nextword.proto\x12\x0bnextword.v1\"h\n\x0ePredictOptions\x12\x1b\n\x13include_probability\x18\x01 \x01(\x08\x12\x17\n\x0fkeyboard_layout\x18\x02 \x01(\t\x12\x12\n\nexact_only\x18\x03 \x01(\x08\x12\x0c\n\x04user\x18\x04 \x01(\t\"e\n\x0ePredictRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x17\n\x0fmax_suggestions\x18\x02 \x01(\r\x12,\n\x07options\x18\x03 \x01(\x0b\x32\x1b.nextword.v1.PredictOptions\"\xa8\x01\n\nSuggestion\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.nextword.v1.Suggestion.Kind\"K\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\r\n\tNEXT_WORD\x10\x01\x12\x0e\n\nCOMPLETION\x10\x02\x12\x0e\n\nCORRECTION\x10\x03\"b\n\x0b\x41utocorrect\x12\x10\n\x08original\x18\x01 \x01(\t\x12\x13\n\x0breplacement\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x02\x12\x18\n\x10separator_length\x18\x04 \x01(\r\"\xd8\x01\n\x0fPredictResponse\x12,\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x17.nextword.v1.Suggestion\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12-\n\x0b\x61utocorrect\x18\x05 \x01(\x0b\x32\x18.nextword.v1.Autocorrect\x12+\n\x07learned\x18\x06 \x01(\x0b\x32\x1a.nextword.v1.LearnResponse\"*\n\x08TextEdit\x12\x0e\n\x06\x64\x65lete\x18\x01 \x01(\r\x12\x0e\n\x06insert\x18\x02 \x01(\t\"\xb6\x01\n\rStreamRequest\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12%\n\x04\x65\x64it\x18\x02 \x01(\x0b\x32\x15.nextword.v1.TextEditH\x00\x12\x17\n\x0fmax_suggestions\x18\x03 \x01(\r\x12,\n\x07options\x18\x04 \x01(\x0b\x32\x1b.nextword.v1.PredictOptions\x12\x10\n\x08sequence\x18\x05 \x01(\x04\x12\x0c\n\x04send\x18\x06 \x01(\x08\x42\x07\n\x05input\"\x15\n\x13GetModelInfoRequest\"\x85\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nvocab_size\x18\x03 \x01(\r\x12\x1a\n\x12\x65xecution_provider\x18\x04 \x01(\t\x12:\n\nevaluation\x18\x05 \x03(\x0b\x32&.nextword.v1.ModelInfo.EvaluationEntry\x12K\n\x13\x62\x61seline_evaluation\x18\x06 \x03(\x0b\x32..nextword.v1.ModelInfo.BaselineEvaluationEntry\x12\x19\n\x11tokenizer_version\x18\x07 \x01(\t\x12\x17\n\x0fmax_suggestions\x18\x08 \x01(\r\x1a\x31\n\x0f\x45valuationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x39\n\x17\x42\x61selineEvaluationEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"*\n\x0cLearnRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xb4\x01\n\rLearnResponse\x12\r\n\x05words\x18\x01 \x01(\r\x12\x33\n\x07outcome\x18\x02 \x01(\x0e\x32\".nextword.v1.LearnResponse.Outcome\"_\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0b\n\x07LEARNED\x10\x01\x12\x14\n\x10NOTHING_TO_LEARN\x10\x02\x12\x0e\n\nSTORE_DOWN\x10\x03\x12\x08\n\x04\x42USY\x10\x04\"\x1d\n\rForgetRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"\x10\n\x0e\x46orgetResponse\"\r\n\x0bPingRequest\"\x0e\n\x0cPingResponse2\xa9\x03\n\x08NextWord\x12\x44\n\x07Predict\x12\x1b.nextword.v1.PredictRequest\x1a\x1c.nextword.v1.PredictResponse\x12M\n\rPredictStream\x12\x1a.nextword.v1.StreamRequest\x1a\x1c.nextword.v1.PredictResponse(\x01\x30\x01\x12H\n\x0cGetModelInfo\x12 .nextword.v1.GetModelInfoRequest\x1a\x16.nextword.v1.ModelInfo\x12;\n\x04Ping\x12\x18.nextword.v1.PingRequest\x1a\x19.nextword.v1.PingResponse\x12>\n\x05Learn\x12\x19.nextword.v1.LearnRequest\x1a\x1a.nextword.v1.LearnResponse\x12\x41\n\x06\x46orget\x12\x1a.nextword.v1.ForgetRequest\x1a\x1b.nextword.v1.ForgetResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,31 +46,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTOCORRECT']._serialized_start=423
   _globals['_AUTOCORRECT']._serialized_end=521
   _globals['_PREDICTRESPONSE']._serialized_start=524
-  _globals['_PREDICTRESPONSE']._serialized_end=695
-  _globals['_TEXTEDIT']._serialized_start=697
-  _globals['_TEXTEDIT']._serialized_end=739
-  _globals['_STREAMREQUEST']._serialized_start=742
-  _globals['_STREAMREQUEST']._serialized_end=924
-  _globals['_GETMODELINFOREQUEST']._serialized_start=926
-  _globals['_GETMODELINFOREQUEST']._serialized_end=947
-  _globals['_MODELINFO']._serialized_start=950
-  _globals['_MODELINFO']._serialized_end=1339
-  _globals['_MODELINFO_EVALUATIONENTRY']._serialized_start=1231
-  _globals['_MODELINFO_EVALUATIONENTRY']._serialized_end=1280
-  _globals['_MODELINFO_BASELINEEVALUATIONENTRY']._serialized_start=1282
-  _globals['_MODELINFO_BASELINEEVALUATIONENTRY']._serialized_end=1339
-  _globals['_LEARNREQUEST']._serialized_start=1341
-  _globals['_LEARNREQUEST']._serialized_end=1383
-  _globals['_LEARNRESPONSE']._serialized_start=1385
-  _globals['_LEARNRESPONSE']._serialized_end=1415
-  _globals['_FORGETREQUEST']._serialized_start=1417
-  _globals['_FORGETREQUEST']._serialized_end=1446
-  _globals['_FORGETRESPONSE']._serialized_start=1448
-  _globals['_FORGETRESPONSE']._serialized_end=1464
-  _globals['_PINGREQUEST']._serialized_start=1466
-  _globals['_PINGREQUEST']._serialized_end=1479
-  _globals['_PINGRESPONSE']._serialized_start=1481
-  _globals['_PINGRESPONSE']._serialized_end=1495
-  _globals['_NEXTWORD']._serialized_start=1498
-  _globals['_NEXTWORD']._serialized_end=1923
+  _globals['_PREDICTRESPONSE']._serialized_end=740
+  _globals['_TEXTEDIT']._serialized_start=742
+  _globals['_TEXTEDIT']._serialized_end=784
+  _globals['_STREAMREQUEST']._serialized_start=787
+  _globals['_STREAMREQUEST']._serialized_end=969
+  _globals['_GETMODELINFOREQUEST']._serialized_start=971
+  _globals['_GETMODELINFOREQUEST']._serialized_end=992
+  _globals['_MODELINFO']._serialized_start=995
+  _globals['_MODELINFO']._serialized_end=1384
+  _globals['_MODELINFO_EVALUATIONENTRY']._serialized_start=1276
+  _globals['_MODELINFO_EVALUATIONENTRY']._serialized_end=1325
+  _globals['_MODELINFO_BASELINEEVALUATIONENTRY']._serialized_start=1327
+  _globals['_MODELINFO_BASELINEEVALUATIONENTRY']._serialized_end=1384
+  _globals['_LEARNREQUEST']._serialized_start=1386
+  _globals['_LEARNREQUEST']._serialized_end=1428
+  _globals['_LEARNRESPONSE']._serialized_start=1431
+  _globals['_LEARNRESPONSE']._serialized_end=1611
+  _globals['_LEARNRESPONSE_OUTCOME']._serialized_start=1516
+  _globals['_LEARNRESPONSE_OUTCOME']._serialized_end=1611
+  _globals['_FORGETREQUEST']._serialized_start=1613
+  _globals['_FORGETREQUEST']._serialized_end=1642
+  _globals['_FORGETRESPONSE']._serialized_start=1644
+  _globals['_FORGETRESPONSE']._serialized_end=1660
+  _globals['_PINGREQUEST']._serialized_start=1662
+  _globals['_PINGREQUEST']._serialized_end=1675
+  _globals['_PINGRESPONSE']._serialized_start=1677
+  _globals['_PINGRESPONSE']._serialized_end=1691
+  _globals['_NEXTWORD']._serialized_start=1694
+  _globals['_NEXTWORD']._serialized_end=2119
 # @@protoc_insertion_point(module_scope)

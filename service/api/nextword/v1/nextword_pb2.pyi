@@ -1,13 +1,9 @@
-from collections.abc import Iterable as _Iterable
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar
-from typing import Optional as _Optional
-from typing import Union as _Union
-
-from google.protobuf import descriptor as _descriptor
-from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -66,18 +62,20 @@ class Autocorrect(_message.Message):
     def __init__(self, original: _Optional[str] = ..., replacement: _Optional[str] = ..., confidence: _Optional[float] = ..., separator_length: _Optional[int] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("suggestions", "model_name", "model_version", "sequence", "autocorrect")
+    __slots__ = ("suggestions", "model_name", "model_version", "sequence", "autocorrect", "learned")
     SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     AUTOCORRECT_FIELD_NUMBER: _ClassVar[int]
+    LEARNED_FIELD_NUMBER: _ClassVar[int]
     suggestions: _containers.RepeatedCompositeFieldContainer[Suggestion]
     model_name: str
     model_version: str
     sequence: int
     autocorrect: Autocorrect
-    def __init__(self, suggestions: _Optional[_Iterable[_Union[Suggestion, _Mapping]]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., sequence: _Optional[int] = ..., autocorrect: _Optional[_Union[Autocorrect, _Mapping]] = ...) -> None: ...
+    learned: LearnResponse
+    def __init__(self, suggestions: _Optional[_Iterable[_Union[Suggestion, _Mapping]]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., sequence: _Optional[int] = ..., autocorrect: _Optional[_Union[Autocorrect, _Mapping]] = ..., learned: _Optional[_Union[LearnResponse, _Mapping]] = ...) -> None: ...
 
 class TextEdit(_message.Message):
     __slots__ = ("delete", "insert")
@@ -150,10 +148,24 @@ class LearnRequest(_message.Message):
     def __init__(self, user: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class LearnResponse(_message.Message):
-    __slots__ = ("words",)
+    __slots__ = ("words", "outcome")
+    class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        OUTCOME_UNSPECIFIED: _ClassVar[LearnResponse.Outcome]
+        LEARNED: _ClassVar[LearnResponse.Outcome]
+        NOTHING_TO_LEARN: _ClassVar[LearnResponse.Outcome]
+        STORE_DOWN: _ClassVar[LearnResponse.Outcome]
+        BUSY: _ClassVar[LearnResponse.Outcome]
+    OUTCOME_UNSPECIFIED: LearnResponse.Outcome
+    LEARNED: LearnResponse.Outcome
+    NOTHING_TO_LEARN: LearnResponse.Outcome
+    STORE_DOWN: LearnResponse.Outcome
+    BUSY: LearnResponse.Outcome
     WORDS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
     words: int
-    def __init__(self, words: _Optional[int] = ...) -> None: ...
+    outcome: LearnResponse.Outcome
+    def __init__(self, words: _Optional[int] = ..., outcome: _Optional[_Union[LearnResponse.Outcome, str]] = ...) -> None: ...
 
 class ForgetRequest(_message.Message):
     __slots__ = ("user",)

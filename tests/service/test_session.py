@@ -1,0 +1,149 @@
+"""The session layer (service/server/session.py) driven directly: the shipped model in a real
+onnxruntime session and a real SQLite store, no gRPC, no server process."""
+import asyncio
+
+import pytest
+
+from conftest import SHIPPED_MODEL
+from model.engine.runtime import Runtime
+from service.server.errors import Busy, InvalidInput, PersonalOff, Unavailable, Unsigned, WrongSignature
+from service.server.metrics import Metrics
+from service.server.predictor import Predictor
+from service.server.security import UserKeys
+from service.server.session import Ask, Change, Sessions
+from service.server.settings import Settings
+from service.server.stores import SqliteStore
+from service.server.users import Outcome, Users
+from service.userkeys import sign_user
+
+SECRET = b"a secret of this test deployment"
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    return Runtime(SHIPPED_MODEL, "cpu")
+
+
+def sessions_on(runtime, tmp_path, users: bool = True, max_streams: int = 4):
+    """A function making the session layer inside a running event loop."""
+    async def make() -> Sessions:
+        metrics, settings = Metrics(), Settings(max_streams=max_streams)
+        predictor = Predictor(runtime, settings, metrics)
+        await predictor.start()
+        if not users:
+            return Sessions(predictor, metrics, max_streams, settings.max_text_chars)
+        store = Users(SqliteStore(tmp_path / "users.sqlite3", 3600), metrics, 10, 1000)
+        return Sessions(predictor, metrics, max_streams, settings.max_text_chars, store, UserKeys("signed", SECRET))
+    return make
+
+
+def texts(answer) -> list[str]:
+    return [c.text for c in answer.strip.candidates]
+
+
+def test_a_typing_session_follows_text_and_edits(runtime, tmp_path):
+    async def go():
+        sessions = await sessions_on(runtime, tmp_path)()
+        with sessions.typing() as typing:
+            assert texts(await typing.keystroke(Change(text="how are yo"), Ask()))[0] == "you"
+            await typing.keystroke(Change(edit=(2, "")), Ask())
+            assert typing.text == "how are "
+            with pytest.raises(InvalidInput):
+                await typing.keystroke(Change(edit=(99, "")), Ask())
+            with pytest.raises(InvalidInput):
+                await typing.keystroke(Change(), Ask())
+            unary = await sessions.predict("how are ", Ask(k=5))
+            streamed = await typing.keystroke(Change(edit=(0, "")), Ask(k=5))
+            assert texts(unary) == texts(streamed)  # a stream answers as a call does
+    asyncio.run(go())
+
+
+def test_send_learns_for_the_user_and_starts_the_next_message(runtime, tmp_path):
+    key = sign_user(SECRET, "ann")
+
+    async def go():
+        sessions = await sessions_on(runtime, tmp_path)()
+        with sessions.typing() as typing:
+            await typing.keystroke(Change(text="dinner with Anneke"), Ask(user=key))
+            answer = await typing.keystroke(Change(send=True), Ask(user=key))
+            assert answer.learned.outcome == Outcome.LEARNED and answer.learned.words == 3
+            assert typing.text == "" and all(not c.completion for c in answer.strip.candidates)
+            no_user = await typing.keystroke(Change(send=True), Ask())
+            assert no_user.learned is None  # nobody to learn for
+        assert texts(await sessions.predict("with Ann", Ask(user=key)))[0] == "Anneke"
+        assert "Anneke" not in texts(await sessions.predict("with Ann", Ask(k=10)))
+    asyncio.run(go())
+
+
+def test_user_keys_are_checked_before_anything_is_read_or_learned(runtime, tmp_path):
+    async def go():
+        sessions = await sessions_on(runtime, tmp_path)()
+        for key, error in (("ann", Unsigned), ("ann.", Unsigned), (sign_user(b"another secret", "ann"), WrongSignature),
+                           ("x" * 300, InvalidInput)):
+            for call in (sessions.learn(key, "hi"), sessions.predict("hi", Ask(user=key)), sessions.forget(key)):
+                with pytest.raises(error):
+                    await call
+        with pytest.raises(InvalidInput):
+            await sessions.learn("", "hi")  # learning needs a user
+        off = await sessions_on(runtime, tmp_path, users=False)()
+        with pytest.raises(PersonalOff):
+            await off.predict("hi", Ask(user=sign_user(SECRET, "ann")))
+        assert texts(await off.predict("how are yo", Ask()))  # without a user, as ever
+    asyncio.run(go())
+
+
+def test_draining_refuses_new_calls_then_ends_open_sessions(runtime, tmp_path):
+    async def go():
+        sessions = await sessions_on(runtime, tmp_path)()
+        with sessions.typing() as typing:
+            await typing.keystroke(Change(text="hi"), Ask())
+            never = asyncio.get_running_loop().create_future()  # a client that types nothing more
+            waiting = asyncio.ensure_future(typing.next(never))
+            sessions.drain()
+            for call in (sessions.predict("hi", Ask()), sessions.learn("k.s", "hi")):
+                with pytest.raises(Unavailable):
+                    await call
+            with pytest.raises(Unavailable), sessions.typing():
+                pass
+            assert texts(await typing.keystroke(Change(text="how are yo"), Ask()))  # an open session goes on
+            await asyncio.sleep(0.01)
+            assert not waiting.done()
+            sessions.end_streams()
+            with pytest.raises(Unavailable):
+                await asyncio.wait_for(waiting, 1.0)  # ended at once, not after the grace period
+            assert never.cancelled()
+            with pytest.raises(Unavailable):
+                await typing.keystroke(Change(text="hi there"), Ask())
+    asyncio.run(go())
+
+
+def test_a_session_waits_for_its_next_keystroke(runtime, tmp_path):
+    async def go():
+        sessions = await sessions_on(runtime, tmp_path)()
+        with sessions.typing() as typing:
+            async def keystroke():
+                await asyncio.sleep(0.01)
+                return "next"
+            assert await typing.next(keystroke()) == "next"
+    asyncio.run(go())
+
+
+def test_typing_sessions_are_bounded(runtime, tmp_path):
+    async def go():
+        sessions = await sessions_on(runtime, tmp_path, max_streams=2)()
+        with sessions.typing(), sessions.typing():
+            with pytest.raises(Busy), sessions.typing():
+                pass
+        with sessions.typing():  # closed ones make room
+            assert sessions.open_streams == 1
+    asyncio.run(go())
+
+
+def test_learn_checks_the_length_as_predict_does(runtime, tmp_path):
+    async def go():
+        sessions = await sessions_on(runtime, tmp_path)()
+        too_long = "a" * (Settings().max_text_chars + 1)
+        for call in (sessions.learn(sign_user(SECRET, "ann"), too_long), sessions.predict(too_long, Ask())):
+            with pytest.raises(InvalidInput, match="characters long"):
+                await call
+    asyncio.run(go())
