@@ -26,6 +26,8 @@ COMMANDS = {
     "web": ("service.keyboard.web", "a typing page in the browser, forwarding to the gRPC server", ""),
     "user-key": ("service.tools.userkey", "print a user key signed with this machine's server user secret "
                  "(for --user of type and web, and for trying the API)", ""),
+    "user-export": ("service.tools.userexport", "print everything the server keeps for a user, as JSON (the right of access)", ""),
+    "user-import": ("service.tools.userimport", "add a personal word list (one word a line, maybe a count) to a user's model", ""),
     "health": ("service.tools.health", "ask a running server's gRPC health service; exit 0 when SERVING", ""),
     "bench": ("service.tools.bench", "benchmark the server: Predict vs an empty RPC, context length, streams", "cpu"),
     "store-check": ("service.tools.storecheck", "try to break the user store's promises: real servers, a random schedule "

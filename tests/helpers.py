@@ -137,11 +137,14 @@ class Redis:
 
 
 class PersonalServer:
-    """A server with a user store, keys signed with its secret, and a look into the store."""
+    """A server with a user store, keys signed with its secret, and a look into the store.
+    A word the model does not know is suggested once sent (--user-min-count 1) unless the
+    flags say otherwise: the threshold has tests of its own."""
 
     def __init__(self, store: str, redis_url: str = "", *flags, data_dir: str | None = None):
         extra = ("--redis-url", redis_url) if store == "redis" else ()
         more = ("--data-dir", data_dir) if data_dir else ()
+        more += () if "--user-min-count" in flags else ("--user-min-count", "1")
         self.store = store
         self.server = ServerProcess("--model-dir", SHIPPED_MODEL, "--user-store", store, *extra, *more, *flags)
         self.secret = (Path(self.server.data_dir) / "user-secret").read_bytes().strip()
@@ -184,3 +187,8 @@ def invented(n: int, stem: str = "zq") -> str:
         letters += "abcdefghijklmnopqrstuvwxyz"[r]
         if not n:
             return f"{stem}{letters}x"
+
+
+def at(counts: dict[str, int], when: float) -> dict[str, tuple[int, float]]:
+    """Counts to write to a store, all learned at `when`."""
+    return {entry: (count, when) for entry, count in counts.items()}

@@ -37,7 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.engine.suggest import Candidate, Suggester, cased, starts_sentence
+from model.engine.learnable import learnable_parts
+from model.engine.suggest import Candidate, Suggester, cased, shown_for, starts_sentence
 from model.engine.text import UNK_ID, Vocab, is_word, tokenize
 
 START = "<s>"  # the token before a message's first word
@@ -53,6 +54,7 @@ RECENT = 64
 TEMPERATURE = 0.7            # the LSTM's probabilities to this power (renormalized) before mixing: it
                              # is surer of itself than it should be next to what a user is known to write
 
+MIN_COUNT = 2      # times a user sends a word outside the vocabulary before it is suggested (README: how it was chosen)
 FOLLOWERS = 32     # the most frequent followers of a context, candidates after it
 RANGE_SCAN = 32    # a prefix matching at most this many of the user's words: all are candidates
 
@@ -70,15 +72,17 @@ def contexts_of(context: str) -> tuple[str, ...]:
 
 
 def message_entries(message: str) -> dict[str, int]:
-    """The entries a sent message adds, with their counts."""
+    """The entries a sent message adds, with their counts: of its learnable parts only
+    (model/engine/learnable.py), so nothing that looks like a secret, nor any link across one."""
     found: dict[str, int] = {}
-    before = [START]
-    for token in tokenize(message):
-        if is_word(token):
-            word = token.lower()
-            for entry in (token, *(" ".join(before[-n:] + [word]) for n in range(1, min(len(before), ORDER - 1) + 1))):
-                found[entry] = found.get(entry, 0) + 1
-        before.append(token.lower())
+    for part, starts_message in learnable_parts(message):
+        before = [START] if starts_message else []
+        for token in tokenize(part):
+            if is_word(token):
+                word = token.lower()
+                for entry in (token, *(" ".join(before[-n:] + [word]) for n in range(1, min(len(before), ORDER - 1) + 1))):
+                    found[entry] = found.get(entry, 0) + 1
+            before.append(token.lower())
     return found
 
 
@@ -87,7 +91,7 @@ class UserModel:
 
     def __init__(self, entries: dict[str, tuple[int, float]] | None = None, suppressed: set[str] | None = None):
         self.entries: dict[str, list] = {}             # entry -> [count, last seen (unix time)]
-        self.suppressed = set(suppressed or ())        # lower-cased words the user asked never to see
+        self.suppressed: set[str] = set()              # lower-cased words the user asked never to see
         self.words: dict[str, int] = {}                # lower-cased word -> count
         self.forms: dict[str, dict[str, int]] = {}     # lower-cased word -> {form as sent: count}
         self.followers: dict[str, dict[str, int]] = {} # context -> {word: count}
@@ -99,6 +103,7 @@ class UserModel:
         self.recent_counts: Counter[str] = Counter()    # ... and how often each is among them
         for entry, (count, seen) in sorted((entries or {}).items(), key=lambda e: e[1][1]):
             self.add(entry, count, seen)
+        self.suppressed.update(suppressed or ())
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -124,6 +129,7 @@ class UserModel:
             self._top_followers.pop(context, None)
             return
         word = entry.lower()
+        self.suppressed.discard(word)  # sent again: suggested again (the store lifts it too)
         if word not in self.words:
             bisect.insort(self.keys, word)
             self.words[word] = 0
@@ -233,10 +239,16 @@ class Scored:
 
 
 class Personalizer:
-    """The strip from the LSTM's next-token log-probabilities and a user model."""
+    """The strip from the LSTM's next-token log-probabilities and a user model.
 
-    def __init__(self, vocab: Vocab, suggester: Suggester | None = None):
-        self.vocab = vocab
+    What the user model adds follows the strip's rules (model/engine/suggest.py: `shown_for`),
+    with two differences: a word of the blocklist the user sent may be shown to them, and a
+    word outside the vocabulary is shown only once the user sent it `min_count` times. A
+    word the user suppressed (forgot alone) is never shown to them, not even as the LSTM's.
+    """
+
+    def __init__(self, vocab: Vocab, suggester: Suggester | None = None, min_count: int = MIN_COUNT):
+        self.vocab, self.min_count = vocab, min_count
         self.suggester = suggester or Suggester(vocab)
         self._norm: tuple[np.ndarray | None, float] = (None, 0.0)  # the last row and its tempered log-normalizer
         self.ids = {t.lower(): i for i, t in enumerate(vocab.tokens) if is_word(t)}  # a user's word -> its id
@@ -270,16 +282,21 @@ class Personalizer:
             return p
 
         scored: dict[str, tuple[float, int]] = {}
-        ids, lps = self.suggester.top(logprobs, prefix, k)
+        hidden = user.suppressed
+        ids, lps = self.suggester.top(logprobs, prefix, k + len(hidden))
         for i, lp in zip(ids.tolist(), lps.tolist()):
             word = self.vocab.tokens[i].lower()
-            scored[word] = (lstm_weight * lstm_p(lp) + user_part(word), i)
+            if word not in hidden:
+                scored[word] = (lstm_weight * lstm_p(lp) + user_part(word), i)
         known = self.ids
         for word in user.candidates(contexts, prefix):
-            if word not in scored:
-                i = known.get(word, UNK_ID)
-                lstm = unknown * words.get(word, 0) if i == UNK_ID else lstm_p(float(logprobs[i]))
-                scored[word] = (lstm_weight * lstm + user_part(word), i)
+            if word in scored or word in hidden or not shown_for(word, prefix):
+                continue
+            i = known.get(word, UNK_ID)
+            if i == UNK_ID and words.get(word, 0) < self.min_count:
+                continue
+            lstm = unknown * words.get(word, 0) if i == UNK_ID else lstm_p(float(logprobs[i]))
+            scored[word] = (lstm_weight * lstm + user_part(word), i)
         best = heapq.nlargest(k, scored.items(), key=lambda item: item[1][0])
         return [Scored(word, i, p) for word, (p, i) in best]
 

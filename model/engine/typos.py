@@ -145,7 +145,7 @@ class Corrector:
         found = []
         for item in self.index.lookup(word, Verbosity.ALL, max_edit_distance=1 if len(word) < TWO_EDITS_FROM else 2):
             i = self.known.get(item.term)
-            if i is not None and item.term not in self.slips and item.distance:
+            if i is not None and item.term not in self.slips and item.distance and self.suggester.showable[i]:
                 found.append((i, edit_cost(word, item.term, near)))
         return np.array([i for i, _ in found], np.int64), np.array([c for _, c in found], np.float32)
 
@@ -165,13 +165,17 @@ class Corrector:
         ids = np.fromiter(best, np.int64, len(best))
         return ids, np.fromiter(best.values(), np.float32, len(best))
 
-    def strip(self, logprobs: np.ndarray, context: str, partial: str, k: int,
-              layout: str = DEFAULT_LAYOUT, exact: list[Candidate] | None = None) -> list[Candidate]:
+    def strip(self, logprobs: np.ndarray, context: str, partial: str, k: int, layout: str = DEFAULT_LAYOUT,
+              exact: list[Candidate] | None = None, hidden: frozenset[str] | set[str] = frozenset()) -> list[Candidate]:
         """The strip: exact completions (or next words) and corrections ranked together;
-        `exact` when the exact part was ranked elsewhere (with a user's model)."""
+        `exact` when the exact part was ranked elsewhere (with a user's model), and no
+        correction to a `hidden` word (lower-cased: the user's suppressed words)."""
         if exact is None:
             exact = self.suggester.strip(logprobs, context, partial, k)
         typo_ids, costs = self.typo_candidates(partial, layout)
+        if hidden and len(typo_ids):
+            keep = np.array([self.vocab.tokens[i].lower() not in hidden for i in typo_ids.tolist()], dtype=bool)
+            typo_ids, costs = typo_ids[keep], costs[keep]
         if not len(typo_ids):
             return exact
         scores = np.concatenate([np.array([c.logprob for c in exact], np.float32),
@@ -187,9 +191,11 @@ class Corrector:
         return Candidate(text, i, float(logprobs[i]), bool(partial), correction=True)
 
     def may_correct(self, word: str) -> bool:
-        """Whether a finished word is one autocorrect may replace (cheap: no model needed)."""
+        """Whether a finished word is one autocorrect may replace (cheap: no model needed): not
+        a known word, nor one of the blocklist (typed in full, it was meant)."""
         low = word.lower()
-        return len(low) >= 2 and is_word(word) and (low not in self.known or low in self.slips)
+        return (len(low) >= 2 and is_word(word) and (low not in self.known or low in self.slips)
+                and low not in self.suggester.blocked)
 
     def autocorrect(self, logprobs: np.ndarray, word: str, sentence_start: bool,
                     layout: str = DEFAULT_LAYOUT) -> Autocorrect | None:

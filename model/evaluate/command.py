@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from model.data import CorpusError, encode_messages, load_corpus
+from model.engine.personal import MIN_COUNT as USER_MIN_COUNT
 from model.engine.runtime import Graph, Runtime
+from model.engine.suggest import blocklist
 from model.engine.text import EOS_ID
 from model.evaluate import personal as evaluate_personal
 from model.evaluate import quality
@@ -42,6 +44,11 @@ def add_arguments(p) -> None:
     p.add_argument("--personal", action="store_true",
                    help="with and without each user's own model, messages typed in time order and learned as sent "
                         "(model/evaluate/personal.py); with --messages: the file's lines as one user")
+    p.add_argument("--blocklist", default="default",
+                   help="words the strip never shows, as `nextword serve --blocklist`: default (the shipped list), none, or a file")
+    p.add_argument("--user-min-count", type=int, default=USER_MIN_COUNT,
+                   help="with --personal: times a user must send a word the model does not know before it is suggested "
+                        "(as `nextword serve --user-min-count`)")
     p.add_argument("--json", default="", help="also write the figures to this JSON file")
 
 
@@ -121,15 +128,15 @@ def table(columns: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def run_evaluation(score, vocab, corpus, split: str, limit: int) -> dict:
+def run_evaluation(score, vocab, corpus, split: str, limit: int, blocked: frozenset[str] = frozenset()) -> dict:
     """The model (score) and the trigram baseline on the first `limit` messages of a split."""
     messages = corpus.splits[split][: limit or None]
     if not messages:
         raise CorpusError(f"the {split} split of {corpus.source} is empty")
     t0 = time.time()
     trigram = KneserNeyTrigram(encode_messages(corpus.splits["train"], vocab), len(vocab))
-    lstm = quality.evaluate(messages, vocab, score)
-    baseline = quality.evaluate(messages, vocab, trigram_scorer(trigram))
+    lstm = quality.evaluate(messages, vocab, score, blocked=blocked)
+    baseline = quality.evaluate(messages, vocab, trigram_scorer(trigram), blocked=blocked)
     return {"split": split, "messages": len(messages), "corpus": corpus.source,
             "lstm": lstm, "trigram_kn": baseline, "seconds": round(time.time() - t0, 1)}
 
@@ -155,7 +162,7 @@ def typing_table(result: dict) -> str:
 def run_typist(args, score, vocab, messages: list[str]) -> dict:
     if not 0 <= args.typos <= 1:
         raise CorpusError(f"--typos is a probability per letter, between 0 and 1; got {args.typos}")
-    result = Typist(vocab, args.typos, args.seed, args.layout).run(messages, score)
+    result = Typist(vocab, args.typos, args.seed, args.layout, blocklist(args.blocklist)).run(messages, score)
     print(f"noisy typist: typo rate {args.typos:g} per letter, seed {args.seed}, {args.layout}; "
           f"{result['messages']:,} messages, {result['plain']['words']:,} words")
     print(typing_table(result))
@@ -168,21 +175,25 @@ def main(args) -> int:
     if args.int8 and not args.model_dir:
         raise CorpusError("--int8 goes with --model-dir (a checkpoint has no int8 graph)")
     messages = read_messages(args.messages) if args.messages else None
+    if args.user_min_count < 1:
+        raise CorpusError(f"--user-min-count must be at least 1, got {args.user_min_count}")
+    blocked = blocklist(args.blocklist)
     vocab, score, source = model_dir_scorer(args.model_dir, args.int8) if args.model_dir else checkpoint_scorer(args.checkpoint)
     if args.personal:
         corpus = f"{Path(args.messages).name}, as one user" if messages else f"chitchat-dataset, {args.split} split"
-        result = {"corpus": corpus, "personal": evaluate_personal.run(score, vocab, args.split, messages)}
+        result = {"corpus": corpus, "user_min_count": args.user_min_count,
+                  "personal": evaluate_personal.run(score, vocab, args.split, messages, blocked, args.user_min_count)}
         print(f"personal suggestions: {corpus}")
         print(evaluate_personal.table(result["personal"]))
     elif args.typos is not None:
         chosen = messages or load_corpus(args.corpus).splits[args.split][: args.limit or None]
         result = run_typist(args, score, vocab, chosen)
     elif messages is not None:  # the LSTM alone, e.g. to compare with what a typing client measured
-        result = {"messages": len(messages), "lstm": quality.evaluate(messages, vocab, score)}
+        result = {"messages": len(messages), "lstm": quality.evaluate(messages, vocab, score, blocked=blocked)}
         print(f"{len(messages)} messages, {result['lstm']['words']} words, {result['lstm']['characters']} characters")
         print(table({"LSTM": result["lstm"]}))
     else:
-        result = run_evaluation(score, vocab, load_corpus(args.corpus), args.split, args.limit)
+        result = run_evaluation(score, vocab, load_corpus(args.corpus), args.split, args.limit, blocked)
         print(f"{result['split']} split of {result['corpus']}: {result['messages']:,} messages, "
               f"{result['lstm']['words']:,} words, {result['lstm']['characters']:,} characters")
         print(table({"LSTM": result["lstm"], "KN trigram": result["trigram_kn"]}))

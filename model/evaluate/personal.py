@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from model.data import SPLITS, chitchat_messages, clean, encode_messages, split_of
-from model.engine.personal import Personalizer, UserModel, contexts_of
+from model.engine.personal import MIN_COUNT, Personalizer, UserModel, contexts_of
 from model.engine.suggest import Suggester
 from model.engine.text import Vocab, normalize, token_spans
 from model.evaluate import quality
@@ -44,9 +44,9 @@ def personal_ranker(personalizer: Personalizer, user: UserModel, rows, message: 
 class Comparison:
     """Tallies of the same messages typed without and with the user model."""
 
-    def __init__(self, vocab: Vocab):
-        self.vocab, self.suggester = vocab, Suggester(vocab)
-        self.personalizer = Personalizer(vocab, self.suggester)
+    def __init__(self, vocab: Vocab, blocked: frozenset[str] = frozenset(), min_count: int = MIN_COUNT):
+        self.vocab, self.suggester = vocab, Suggester(vocab, blocked)
+        self.personalizer = Personalizer(vocab, self.suggester, min_count)
         self.plain, self.personal = quality.Tally(), quality.Tally()
         self.messages = 0
 
@@ -92,14 +92,16 @@ def chitchat_histories(split: str) -> tuple[dict[str, list[tuple[str, bool]]], s
             {s for s, n in train.items() if n >= MIN_HISTORY})
 
 
-def run(score, vocab: Vocab, split: str, messages: list[str] | None) -> dict:
+def run(score, vocab: Vocab, split: str, messages: list[str] | None, blocked: frozenset[str] = frozenset(),
+        min_count: int = MIN_COUNT) -> dict:
+    """The comparison, with the strip's blocklist and the user model's threshold as a server has them."""
     if messages is not None:
-        one = Comparison(vocab)
+        one = Comparison(vocab, blocked, min_count)
         type_history([(m, True) for m in messages], vocab, score, one)
         return {"one user": one.result()}
     assert split in SPLITS
     histories, heavy = chitchat_histories(split)
-    groups = {"with history": Comparison(vocab), "others": Comparison(vocab)}
+    groups = {"with history": Comparison(vocab, blocked, min_count), "others": Comparison(vocab, blocked, min_count)}
     for sender in sorted(histories):
         type_history(histories[sender], vocab, score, groups["with history" if sender in heavy else "others"])
     result = {name: c.result() for name, c in groups.items()}

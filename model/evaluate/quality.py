@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from model.data import encode_messages
-from model.engine.suggest import Suggester
+from model.engine.suggest import Suggester, shown_for
 from model.engine.text import Vocab, normalize, token_spans
 
 KSR_SIZES = (1, 3, 5)
@@ -51,6 +51,8 @@ class Tally:
     completion: dict = field(default_factory=lambda: {1: [0, 0], 2: [0, 0]})  # n -> [hits, words]
     keystrokes: dict = field(default_factory=lambda: {n: 0 for n in KSR_SIZES})
     chars: int = 0
+    strips: int = 0
+    unclean_strips: int = 0   # strips showing a stray letter, an elongation or a non-word (suggest.shown_for)
 
     def result(self) -> dict:
         return {
@@ -62,19 +64,25 @@ class Tally:
             "tokens": self.tokens,
             "words": self.words,
             "characters": self.chars,
+            "strips": self.strips,
+            "unclean_strips": self.unclean_strips,
         }
 
 
-def strip_rank(suggester: Suggester, row: np.ndarray, prefix: str, target: int) -> int:
-    """Position of target in the strip of MAX_STRIP words for this prefix, or MAX_STRIP."""
+def strip_rank(suggester: Suggester, row: np.ndarray, prefix: str, target: int, tally: Tally | None = None) -> int:
+    """Position of target in the strip of MAX_STRIP words for this prefix, or MAX_STRIP; with
+    a tally, the strip is also checked against what a strip may show."""
     ids, _ = suggester.top(row, prefix, MAX_STRIP)
+    if tally is not None:
+        tally.strips += 1
+        tally.unclean_strips += not all(shown_for(suggester.vocab.tokens[i], prefix) for i in ids.tolist())
     hits = np.flatnonzero(ids == target)
     return int(hits[0]) if len(hits) else MAX_STRIP
 
 
-def model_ranker(suggester: Suggester, rows: np.ndarray, ids: np.ndarray) -> Rank:
+def model_ranker(suggester: Suggester, rows: np.ndarray, ids: np.ndarray, tally: Tally | None = None) -> Rank:
     """rank(i, prefix): where the message's i-th token stands in the model's strip."""
-    return lambda i, prefix: strip_rank(suggester, rows[i], prefix, int(ids[i + 1]))
+    return lambda i, prefix: strip_rank(suggester, rows[i], prefix, int(ids[i + 1]), tally)
 
 
 def word_keystrokes(rank: Callable[[str], int], word: str) -> dict[int, tuple[int, bool]]:
@@ -119,14 +127,15 @@ def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, ran
             free_space[n] = accepted
 
 
-def evaluate(messages: list[str], vocab: Vocab, score, batch: int = 256) -> dict:
-    """Figures over the messages; score(list of id arrays) -> list of row arrays."""
-    suggester = Suggester(vocab)
+def evaluate(messages: list[str], vocab: Vocab, score, batch: int = 256, blocked: frozenset[str] = frozenset()) -> dict:
+    """Figures over the messages; score(list of id arrays) -> list of row arrays; the strip
+    leaves out the `blocked` words, as a server with that blocklist does."""
+    suggester = Suggester(vocab, blocked)
     t = Tally()
     for i in range(0, len(messages), batch):
         chunk = messages[i : i + batch]
         seqs = encode_messages(chunk, vocab)
         for message, ids, rows in zip(chunk, seqs, score(seqs)):
-            tally_message(t, message, rows, ids, model_ranker(suggester, rows, ids))
+            tally_message(t, message, rows, ids, model_ranker(suggester, rows, ids, t))
     return t.result()
 

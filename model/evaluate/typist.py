@@ -76,9 +76,10 @@ class Typing:
 
 
 class Typist:
-    def __init__(self, vocab: Vocab, rate: float, seed: int = 1, layout: str = DEFAULT_LAYOUT):
+    def __init__(self, vocab: Vocab, rate: float, seed: int = 1, layout: str = DEFAULT_LAYOUT,
+                 blocked: frozenset[str] = frozenset()):
         self.vocab, self.rate, self.seed, self.layout = vocab, rate, seed, layout
-        self.suggester = Suggester(vocab)
+        self.suggester = Suggester(vocab, blocked)
         self.corrector = Corrector(vocab, self.suggester)
 
     def strip(self, row: np.ndarray, context: str, partial: str, corrections: bool) -> list[str]:

@@ -16,8 +16,13 @@ from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.client.common import (
     ClientError,
+    Learned,
     Resumption,
+    SessionOptions,
     Strip,
+    export_of,
+    import_request,
+    learned_of,
     make_channel,
     model_of,
     predict_options,
@@ -39,20 +44,34 @@ class AsyncNextWordClient:
         self.timeout, self.metadata = timeout, with_token(metadata, token)
 
     async def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None, *,
-                      layout: str = "", exact_only: bool = False, user: str = "") -> Strip:
+                      layout: str = "", exact_only: bool = False, user: str = "", incognito: bool = False) -> Strip:
         request = pb.PredictRequest(text=wire_text(text), max_suggestions=k,
-                                    options=predict_options(probability, layout, exact_only, user))
+                                    options=predict_options(probability, layout, exact_only, user, incognito))
         response = await self.stub.Predict(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
         return strip_of(response)
 
-    async def learn(self, user: str, text: str, timeout: float | None = None) -> int:
+    async def learn(self, user: str, text: str, timeout: float | None = None) -> Learned:
+        """Tell the server a message was sent, so the user's suggestions learn from it; the
+        answer says what became of it (`.kept`, `.words`, `.outcome`)."""
         request = pb.LearnRequest(user=user, text=wire_text(text))
-        response = await self.stub.Learn(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
-        return response.words
+        return learned_of(await self.stub.Learn(request, timeout=timeout or self.timeout, metadata=self.metadata,
+                                             wait_for_ready=True))
 
-    async def forget(self, user: str, timeout: float | None = None) -> None:
-        await self.stub.Forget(pb.ForgetRequest(user=user), timeout=timeout or self.timeout, metadata=self.metadata,
-                               wait_for_ready=True)
+    async def forget(self, user: str, word: str = "", timeout: float | None = None) -> None:
+        """Delete everything the server keeps for the user, at once and for good; with `word`,
+        only that word ("remove this suggestion": not suggested to them until sent again)."""
+        await self.stub.Forget(pb.ForgetRequest(user=user, word=word), timeout=timeout or self.timeout,
+                             metadata=self.metadata, wait_for_ready=True)
+
+    async def export(self, user: str, timeout: float | None = None) -> dict:
+        """Everything the server keeps for the user, as documented JSON (README, "Privacy")."""
+        return export_of(await self.stub.Export(pb.ExportRequest(user=user), timeout=timeout or self.timeout,
+                                             metadata=self.metadata, wait_for_ready=True))
+
+    async def import_words(self, user: str, words, timeout: float | None = None) -> Learned:
+        """Add a personal word list (a dict of word -> count, or words) to the user's model."""
+        return learned_of(await self.stub.Import(import_request(user, words), timeout=timeout or self.timeout,
+                                              metadata=self.metadata, wait_for_ready=True))
 
     async def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
         return await self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
@@ -61,8 +80,9 @@ class AsyncNextWordClient:
         await self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
 
     def session(self, k: int = 3, probability: bool = False, *, layout: str = "",
-                exact_only: bool = False, user: str = "") -> "AsyncTypingSession":
-        return AsyncTypingSession(self.stub, k, predict_options(probability, layout, exact_only, user), self.metadata)
+                exact_only: bool = False, user: str = "", incognito: bool = False) -> "AsyncTypingSession":
+        return AsyncTypingSession(self.stub, k, predict_options(probability, layout, exact_only, user, incognito),
+                                  self.metadata)
 
     async def close(self) -> None:
         await self.channel.close()
@@ -79,7 +99,7 @@ class _StreamBroken(Exception):
         self.error = error
 
 
-class AsyncTypingSession:
+class AsyncTypingSession(SessionOptions):
     """The asyncio twin of TypingSession: one PredictStream, resumed from the whole text on
     a new stream when the old one breaks (server restarted), for up to `resume_seconds`."""
 

@@ -29,8 +29,13 @@ import grpc
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.client.common import (
+    Learned,
     Resumption,
+    SessionOptions,
     Strip,
+    export_of,
+    import_request,
+    learned_of,
     make_channel,
     model_of,
     predict_options,
@@ -50,25 +55,37 @@ class NextWordClient:
         self.timeout, self.metadata = timeout, with_token(metadata, token)
 
     def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None, *,
-                layout: str = "", exact_only: bool = False, user: str = "") -> Strip:
+                layout: str = "", exact_only: bool = False, user: str = "", incognito: bool = False) -> Strip:
         """Suggestions for the text typed so far (a list, with `.autocorrect`). `layout`:
         qwerty, qwertz or azerty for typo tolerance; `exact_only`: no corrections; `user`:
         a signed user key (see `sign_user`), to mix in that user's own words."""
         request = pb.PredictRequest(text=wire_text(text), max_suggestions=k,
-                                    options=predict_options(probability, layout, exact_only, user))
+                                    options=predict_options(probability, layout, exact_only, user, incognito))
         response = self.stub.Predict(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
         return strip_of(response)
 
-    def learn(self, user: str, text: str, timeout: float | None = None) -> int:
-        """Tell the server a message was sent, so the user's suggestions learn from it;
-        returns the words counted (0: the store was down and it was not learned)."""
+    def learn(self, user: str, text: str, timeout: float | None = None) -> Learned:
+        """Tell the server a message was sent, so the user's suggestions learn from it; the
+        answer says what became of it (`.kept`, `.words`, `.outcome`)."""
         request = pb.LearnRequest(user=user, text=wire_text(text))
-        return self.stub.Learn(request, timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True).words
+        return learned_of(self.stub.Learn(request, timeout=timeout or self.timeout, metadata=self.metadata,
+                                             wait_for_ready=True))
 
-    def forget(self, user: str, timeout: float | None = None) -> None:
-        """Delete everything the server keeps for the user, at once and for good."""
-        self.stub.Forget(pb.ForgetRequest(user=user), timeout=timeout or self.timeout, metadata=self.metadata,
-                         wait_for_ready=True)
+    def forget(self, user: str, word: str = "", timeout: float | None = None) -> None:
+        """Delete everything the server keeps for the user, at once and for good; with `word`,
+        only that word ("remove this suggestion": not suggested to them until sent again)."""
+        self.stub.Forget(pb.ForgetRequest(user=user, word=word), timeout=timeout or self.timeout,
+                             metadata=self.metadata, wait_for_ready=True)
+
+    def export(self, user: str, timeout: float | None = None) -> dict:
+        """Everything the server keeps for the user, as documented JSON (README, "Privacy")."""
+        return export_of(self.stub.Export(pb.ExportRequest(user=user), timeout=timeout or self.timeout,
+                                             metadata=self.metadata, wait_for_ready=True))
+
+    def import_words(self, user: str, words, timeout: float | None = None) -> Learned:
+        """Add a personal word list (a dict of word -> count, or words) to the user's model."""
+        return learned_of(self.stub.Import(import_request(user, words), timeout=timeout or self.timeout,
+                                              metadata=self.metadata, wait_for_ready=True))
 
     def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
         return self.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
@@ -77,8 +94,8 @@ class NextWordClient:
         self.stub.Ping(pb.PingRequest(), timeout=timeout or self.timeout, metadata=self.metadata, wait_for_ready=True)
 
     def session(self, k: int = 3, probability: bool = False, *, layout: str = "", exact_only: bool = False,
-                user: str = "") -> "TypingSession":
-        return TypingSession(self.stub, k, predict_options(probability, layout, exact_only, user), self.metadata)
+                user: str = "", incognito: bool = False) -> "TypingSession":
+        return TypingSession(self.stub, k, predict_options(probability, layout, exact_only, user, incognito), self.metadata)
 
     def close(self) -> None:
         self.channel.close()
@@ -93,7 +110,7 @@ class NextWordClient:
 _CLOSE = object()  # ends the request iterator of a sync stream
 
 
-class TypingSession:
+class TypingSession(SessionOptions):
     """A typing session over PredictStream: the server keeps the model state between keystrokes.
 
     The session also keeps its text, so when the stream breaks (the server restarted, a

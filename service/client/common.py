@@ -46,11 +46,12 @@ class Autocorrect:
 
 
 class Strip(list):
-    """The suggestions, best first (a list of Suggestion), and `autocorrect` (or None)."""
+    """The suggestions, best first (a list of Suggestion), `autocorrect` (or None), and
+    after a session's `send`, `learned` (what became of the message; None otherwise)."""
 
-    def __init__(self, suggestions, autocorrect: Autocorrect | None = None):
+    def __init__(self, suggestions, autocorrect: Autocorrect | None = None, learned=None):
         super().__init__(suggestions)
-        self.autocorrect = autocorrect
+        self.autocorrect, self.learned = autocorrect, learned
 
 
 def model_of(response: pb.PredictResponse) -> tuple[str, str]:
@@ -60,7 +61,8 @@ def model_of(response: pb.PredictResponse) -> tuple[str, str]:
 def strip_of(response: pb.PredictResponse) -> Strip:
     fix = response.autocorrect if response.HasField("autocorrect") else None
     return Strip([Suggestion(s.text, s.probability, KINDS.get(s.kind, "unknown")) for s in response.suggestions],
-                 Autocorrect(fix.original, fix.replacement, round(fix.confidence, 4), fix.separator_length) if fix else None)
+                 Autocorrect(fix.original, fix.replacement, round(fix.confidence, 4), fix.separator_length) if fix else None,
+                 learned_of(response.learned) if response.HasField("learned") else None)
 
 
 def _target(addresses: str | list[str]) -> str:
@@ -130,5 +132,51 @@ def wire_text(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def predict_options(probability: bool, layout: str, exact_only: bool, user: str) -> pb.PredictOptions:
-    return pb.PredictOptions(include_probability=probability, keyboard_layout=layout, exact_only=exact_only, user=user)
+def predict_options(probability: bool, layout: str, exact_only: bool, user: str, incognito: bool = False) -> pb.PredictOptions:
+    return pb.PredictOptions(include_probability=probability, keyboard_layout=layout, exact_only=exact_only, user=user,
+                             incognito=incognito)
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What became of a sent message (or of imported words): `kept` only when "learned"."""
+    words: int
+    outcome: str    # learned, nothing_to_learn, store_down, busy, incognito (LearnResponse.Outcome, lower-cased)
+    refused: tuple[str, ...] = ()  # Import: the words left out (not a word, or looks like a secret)
+
+    @property
+    def kept(self) -> bool:
+        return self.outcome == "learned"
+
+
+def learned_of(response) -> Learned:
+    """A LearnResponse or ImportResponse as Python."""
+    return Learned(response.words, pb.LearnResponse.Outcome.Name(response.outcome).lower(),
+                   tuple(getattr(response, "refused", ())))
+
+
+def import_request(user: str, words) -> pb.ImportRequest:
+    """words: a dict of word -> count, or words (each counted as the server's --user-min-count)."""
+    counts = words.items() if isinstance(words, dict) else ((w, 0) for w in words)
+    return pb.ImportRequest(user=user, words=[pb.ImportRequest.Word(word=wire_text(w), count=c) for w, c in counts])
+
+
+def export_of(response: pb.ExportResponse) -> dict:
+    """Everything stored for a user, as the JSON README documents (section "Privacy")."""
+    return {"entries": [{"text": e.text, "count": e.count, "last_seen": e.last_seen} for e in response.entries],
+            "suppressed": list(response.suppressed)}
+
+
+class SessionOptions:
+    """What both typing sessions share: their options go with every keystroke, so incognito
+    can be switched on and off between keystrokes."""
+
+    options: pb.PredictOptions
+
+    @property
+    def incognito(self) -> bool:
+        return self.options.incognito
+
+    @incognito.setter
+    def incognito(self, on: bool) -> None:
+        self.options.incognito = on

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from model.engine.personal import Personalizer, UserModel
 from model.engine.runtime import Runtime
-from model.engine.suggest import Candidate, Suggester, starts_sentence
+from model.engine.suggest import Candidate, Suggester, blocklist, starts_sentence
 from model.engine.text import BOS_ID, parent_context, split_normalized, split_typed, tokenize
 from model.engine.typos import LAYOUTS, Autocorrect, Corrector
 from service.server.batching import MicroBatcher
@@ -50,9 +50,9 @@ class Predictor:
         self.runtime, self.settings, self.metrics = runtime, settings, metrics
         self.batcher = MicroBatcher(runtime, metrics, settings.max_batch, settings.max_wait_us / 1e6, settings.max_queue)
         self.vocab = runtime.vocab
-        self.suggester = Suggester(runtime.vocab)
+        self.suggester = Suggester(runtime.vocab, blocklist(settings.blocklist))
         self.corrector = Corrector(runtime.vocab, self.suggester)
-        self.personalizer = Personalizer(runtime.vocab, self.suggester)
+        self.personalizer = Personalizer(runtime.vocab, self.suggester, settings.user_min_count)
         self.cache = ContextCache(settings.cache_size)
         self.root: Entry | None = None  # the state after <s>: every context starts from it
         self.leases = 0  # calls and streams answering from this model now
@@ -128,9 +128,12 @@ class Predictor:
                  else self.suggester.strip(entry.logprobs, context, partial, k))
         if exact_only:
             return Strip(exact)
-        strip = Strip(self.corrector.strip(entry.logprobs, context, partial, k, layout, exact))
+        hidden = user.suppressed if user else frozenset()
+        strip = Strip(self.corrector.strip(entry.logprobs, context, partial, k, layout, exact, hidden))
         if not partial:
             strip.autocorrect = await self._autocorrect(context, cache, layout, user)
+            if strip.autocorrect and strip.autocorrect.replacement.lower() in hidden:
+                strip.autocorrect = None
         return strip
 
     async def _autocorrect(self, context: str, cache: ContextCache, layout: str, user: UserModel | None) -> Autocorrect | None:

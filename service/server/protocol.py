@@ -31,7 +31,8 @@ STATUS = {
     WrongSignature: grpc.StatusCode.PERMISSION_DENIED,
 }
 OUTCOMES = {Outcome.LEARNED: pb.LearnResponse.LEARNED, Outcome.NOTHING_TO_LEARN: pb.LearnResponse.NOTHING_TO_LEARN,
-            Outcome.STORE_DOWN: pb.LearnResponse.STORE_DOWN, Outcome.BUSY: pb.LearnResponse.BUSY}
+            Outcome.STORE_DOWN: pb.LearnResponse.STORE_DOWN, Outcome.BUSY: pb.LearnResponse.BUSY,
+            Outcome.INCOGNITO: pb.LearnResponse.INCOGNITO}
 
 
 def status_for(error: Exception) -> grpc.StatusCode:
@@ -42,7 +43,7 @@ def status_for(error: Exception) -> grpc.StatusCode:
 # ---- protobuf -> the session layer ---------------------------------------------------------
 
 def ask_of(k: int, options: pb.PredictOptions) -> Ask:
-    return Ask(k, options.keyboard_layout, options.exact_only, options.user)
+    return Ask(k, options.keyboard_layout, options.exact_only, options.user, options.incognito)
 
 
 def change_of(request: pb.StreamRequest) -> Change:
@@ -116,8 +117,22 @@ class NextWordServicer(pb_grpc.NextWordServicer):
 
     async def Forget(self, request, context):
         async def work():
-            await self.sessions.forget(request.user)
+            await self.sessions.forget(request.user, request.word)
             return pb.ForgetResponse()
+        return await self._call(context, work)
+
+    async def Export(self, request, context):
+        async def work():
+            snapshot = await self.sessions.export(request.user)
+            entries = [pb.ExportResponse.Entry(text=e, count=c, last_seen=seen)
+                       for e, (c, seen) in sorted(snapshot.entries.items())]
+            return pb.ExportResponse(entries=entries, suppressed=sorted(snapshot.suppressed))
+        return await self._call(context, work)
+
+    async def Import(self, request, context):
+        async def work():
+            learned, refused = await self.sessions.import_words(request.user, [(w.word, w.count) for w in request.words])
+            return pb.ImportResponse(words=learned.words, outcome=OUTCOMES[learned.outcome], refused=refused)
         return await self._call(context, work)
 
     async def GetModelInfo(self, request, context):

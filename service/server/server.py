@@ -84,7 +84,8 @@ class NextWordServer:
         # gRPC's own admission limit sheds load before it queues up inside the server
         self.server = grpc.aio.server(interceptors=interceptors, options=options, maximum_concurrent_rpcs=s.max_concurrent_rpcs)
         self.users, keys = self._users()
-        self.sessions = Sessions(self.predictor, self.metrics, s.max_streams, s.max_text_chars, self.users, keys)
+        self.sessions = Sessions(self.predictor, self.metrics, s.max_streams, s.max_text_chars, self.users, keys,
+                                 s.user_min_count)
         pb_grpc.add_NextWordServicer_to_server(NextWordServicer(self.sessions), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         for name in ("", SERVICE_NAME):

@@ -20,14 +20,19 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from model.engine.personal import UserModel
+from model.engine.learnable import secret
+from model.engine.personal import MIN_COUNT, UserModel
+from model.engine.text import is_word, tokenize
 from service.server.cache import ContextCache
 from service.server.errors import Busy, InvalidInput, PersonalOff, Unavailable
 from service.server.predictor import Predictor, Strip, check_length
 from service.server.security import UserKeys
-from service.server.users import Learned, Users
+from service.server.stores import Snapshot
+from service.server.users import Learned, Outcome, Users
 
 STREAM_CACHE = 4  # contexts a typing session keeps for itself: a keystroke never costs more than one step
+MAX_IMPORT = 10_000  # words one Import may carry
+MAX_WORD = 64        # letters of a word to forget or import, at most
 SHUTTING_DOWN = "server is shutting down; try again (another instance)"
 
 
@@ -38,6 +43,7 @@ class Ask:
     layout: str = ""        # keyboard layout for typos; "": the server's
     exact_only: bool = False
     user: str = ""          # a user key; "": nobody
+    incognito: bool = False  # nothing of the user read or learned
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,10 @@ class Answer:
 
 class Sessions:
     def __init__(self, predictor: Predictor, metrics, max_streams: int, max_text_chars: int,
-                 users: Users | None = None, keys: UserKeys | None = None):
+                 users: Users | None = None, keys: UserKeys | None = None, min_count: int = MIN_COUNT):
         self.predictor = predictor  # the current model: new calls and streams take it
         self.metrics, self.max_streams, self.max_text_chars = metrics, max_streams, max_text_chars
+        self.min_count = min_count  # an imported word without a count is counted this often: suggested at once
         self.users, self.keys = users, keys  # None: --user-store off
         self.open_streams = 0
         self.draining = asyncio.Event()
@@ -102,10 +109,32 @@ class Sessions:
     async def forget(self, key: str, word: str = "") -> None:
         self.admit()
         user = self._user(key, "forgetting")
-        if word:
-            await self.users.forget_word(user, word)
-        else:
+        if not word:
             await self.users.forget(user)
+        elif len(word.split()) != 1 or len(word) > MAX_WORD:
+            raise InvalidInput("forgetting a word needs one word (no spaces)")
+        else:
+            await self.users.forget_word(user, word.strip())
+
+    async def export(self, key: str) -> Snapshot:
+        self.admit()
+        user = self._user(key, "export")
+        return await self.users.export(user)
+
+    async def import_words(self, key: str, words: list[tuple[str, int]]) -> tuple[Learned, list[str]]:
+        """A personal word list into the user's model: (what became of it, the words refused:
+        not one word, or what looks like a secret)."""
+        self.admit()
+        user = self._user(key, "import")
+        if len(words) > MAX_IMPORT:
+            raise InvalidInput(f"{len(words)} words to import; at most {MAX_IMPORT} a call")
+        counts, refused = {}, []
+        for word, count in words:
+            if is_word(word) and len(tokenize(word)) == 1 and not secret(word) and len(word) <= MAX_WORD:
+                counts[word] = counts.get(word, 0) + (count or self.min_count)
+            else:
+                refused.append(word)
+        return await self.users.add(user, counts), refused
 
     def model_info(self) -> dict:
         self.admit()
@@ -131,7 +160,7 @@ class Sessions:
     # ---- shared by calls and sessions ------------------------------------------------------
 
     async def _answer(self, predictor: Predictor, text: str, ask: Ask, cache: ContextCache | None = None) -> Answer:
-        model = await self._model(ask.user)
+        model = None if ask.incognito else await self._model(ask.user)
         strip = await predictor.predict(text, ask.k, cache, layout=ask.layout, exact_only=ask.exact_only, user=model)
         return Answer(strip, (predictor.model_name, predictor.model_version))
 
@@ -163,7 +192,9 @@ class Typing:
         self._apply(change)
         learned = None
         if change.send:  # the message went out: learn it, start the next one
-            if ask.user:
+            if ask.user and ask.incognito:
+                learned = Learned(0, Outcome.INCOGNITO)
+            elif ask.user:
                 learned = await self.sessions.learn_sent(ask.user, self.text)
             self.text = ""
         answer = await self.sessions._answer(self.predictor, self.text, ask, self.cache)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from model.engine.contract import SHIPPED_MODEL
 from model.engine.errors import UserError
+from model.engine.personal import MIN_COUNT
 
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
 
@@ -64,6 +65,9 @@ class Settings:
     user_max_entries: int = _doc(50000, "entries (words and word pairs) one user keeps at most; older, rarer ones go first")
     user_ttl_days: float = _doc(180.0, "a user unseen this long is deleted from the store")
     user_cache_users: int = _doc(1000, "users' models kept in memory at most (least recently used go first)")
+    user_min_count: int = _doc(MIN_COUNT, "times a user must send a word the model does not know before it is suggested to them")
+    blocklist: str = _doc("default", "words never suggested or corrected to, unless the user sent them: a file (one word a "
+                                     "line), default (the shipped list, model/engine/blocklist.txt) or none")
     grace_seconds: float = _doc(10.0, "on SIGTERM, how long calls in flight may take to finish")
     reflection: bool = _doc(True, "serve gRPC server reflection (for grpcurl and similar tools)")
     log_level: str = _doc("INFO", "log level: DEBUG, INFO, WARNING, ERROR")
@@ -72,7 +76,7 @@ class Settings:
     def validate(self) -> "Settings":
         positive = ("max_batch", "cache_size", "max_context_tokens", "max_text_chars", "max_suggestions",
                     "max_queue", "max_concurrent_rpcs", "max_streams", "max_message_bytes", "user_max_entries",
-                    "user_cache_users")
+                    "user_cache_users", "user_min_count")
         for name in positive:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import redis
 
-Entries = dict[str, tuple[int, float]]  # entry -> (count, last seen, unix time)
+Entries = dict[str, tuple[int, float]]  # entry -> (count, last seen, unix time); also what a write adds
 KEEP = 0.9             # after pruning, a user keeps this share of the bound
 TOMBSTONE_DAYS = 1.0   # a forgotten user's generation is kept at least this long
 
@@ -55,10 +55,13 @@ class Snapshot:
 
 @dataclass
 class Written:
-    """What a write did: `kept` False when the user was forgotten since its generation."""
+    """What a write did: `kept` False when the user was forgotten since its generation;
+    `pruned` entries went for the bound; `suppression` True when suppressed words changed it
+    (a suppression lifted, or entries left out)."""
     kept: bool
     version: int
     pruned: int = 0
+    suppression: bool = False
 
 
 def prune_order(entries: Entries) -> list[str]:
@@ -72,7 +75,7 @@ def mentions(entry: str, word: str) -> bool:
     return word in entry.lower().split(" ")
 
 
-def unsuppressed(added: dict[str, int], suppressed: dict[str, int], since: int) -> tuple[dict[str, int], list[str]]:
+def unsuppressed(added: Entries, suppressed: dict[str, int], since: int) -> tuple[Entries, list[str]]:
     """(the learning a write keeps, the suppressions it lifts), for learning taken at version
     `since` against words suppressed at their versions: entries holding a word suppressed
     after `since` go; a word sent after its suppression lifts it."""
@@ -157,25 +160,27 @@ class SqliteStore:
 
     # ---- writes (the writer thread) -------------------------------------------------------
 
-    def write(self, user: str, generation: int, since: int, added: dict[str, int], now: float, most: int) -> Written:
-        """Add counts learned in `generation` at version `since` or later; refused (kept
-        False) if the user was forgotten since. See the module doc for suppressed words."""
+    def write(self, user: str, generation: int, since: int, added: Entries, most: int) -> Written:
+        """Add counts (with the time each entry was last learned) learned in `generation` at
+        version `since` or later; refused (kept False) if the user was forgotten since. See
+        the module doc for suppressed words."""
         with self._transaction():
             current, version = self._stamp(self.writer, user)
             if current != generation:
                 return Written(False, version)
             db = self.writer
-            added, lifted = unsuppressed(added, dict(db.execute("SELECT word, at FROM suppressed WHERE user = ?", (user,))), since)
-            db.executemany("UPDATE entries SET count = count + ?, seen = ? WHERE user = ? AND entry = ?",
-                           [(c, now, user, e) for e, c in added.items()])
+            kept, lifted = unsuppressed(added, dict(db.execute("SELECT word, at FROM suppressed WHERE user = ?", (user,))), since)
+            db.executemany("UPDATE entries SET count = count + ?, seen = max(seen, ?) WHERE user = ? AND entry = ?",
+                           [(c, seen, user, e) for e, (c, seen) in kept.items()])
             new = db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                                 [(user, e, c, now) for e, c in added.items()]).rowcount
+                                 [(user, e, c, seen) for e, (c, seen) in kept.items()]).rowcount
+            now = max((seen for _, seen in kept.values()), default=time.time())
             db.executemany("DELETE FROM suppressed WHERE user = ? AND word = ?", [(user, w) for w in lifted])
             db.execute("INSERT INTO users (user, version, seen, generation, size) VALUES (?, 1, ?, ?, ?) "
                        "ON CONFLICT (user) DO UPDATE SET version = version + 1, seen = excluded.seen, size = size + ?",
                        (user, now, generation, new, new))
             pruned = self._prune(user, most)
-            return Written(True, version + 1, pruned)
+            return Written(True, version + 1, pruned, bool(lifted) or len(kept) < len(added))
 
     def _prune(self, user: str, most: int) -> int:
         size = self.writer.execute("SELECT size FROM users WHERE user = ?", (user,)).fetchone()[0]
@@ -271,7 +276,7 @@ def _snapshot(db: sqlite3.Connection):
 # at (hashes), and meta (generation, version, suppressions: how many words were ever suppressed).
 _WRITE = """
 -- KEYS: count, seen, suppressed, meta
--- ARGV: generation, suppressions read, now, ttl, most, keep, n, n (entry, count) pairs, words to lift
+-- ARGV: generation, suppressions read, (unused), ttl, most, keep, n, n (entry, count, seen) triples, words to lift
 local generation = tonumber(redis.call('HGET', KEYS[4], 'generation') or '0')
 if generation ~= tonumber(ARGV[1]) then
   return {0, tonumber(redis.call('HGET', KEYS[4], 'version') or '0'), 0}
@@ -280,11 +285,12 @@ if tonumber(redis.call('HGET', KEYS[4], 'suppressions') or '0') ~= tonumber(ARGV
   return {2, 0, 0}  -- a word was suppressed since the caller read them: it reads them again
 end
 local n = tonumber(ARGV[7])
-for i = 8, 7 + 2 * n, 2 do
+for i = 8, 7 + 3 * n, 3 do
   redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
-  redis.call('HSET', KEYS[2], ARGV[i], ARGV[3])
+  local seen = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
+  if tonumber(ARGV[i + 2]) > seen then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2]) end
 end
-for i = 8 + 2 * n, #ARGV do redis.call('HDEL', KEYS[3], ARGV[i]) end
+for i = 8 + 3 * n, #ARGV do redis.call('HDEL', KEYS[3], ARGV[i]) end
 local pruned, size = 0, redis.call('HLEN', KEYS[1])
 if size > tonumber(ARGV[5]) then
   local counts, last, seen, order = redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), {}, {}
@@ -363,18 +369,18 @@ class RedisStore:
             generation, version = self.redis.hmget(self._keys(user)[3], "generation", "version")
         return int(generation or 0), int(version or 0)
 
-    def write(self, user: str, generation: int, since: int, added: dict[str, int], now: float, most: int) -> Written:
+    def write(self, user: str, generation: int, since: int, added: Entries, most: int) -> Written:
         keys = self._keys(user)
         with _down("Redis", self.errors):
             while True:
                 suppressed = {w.decode(): int(at) for w, at in self.redis.hgetall(keys[2]).items()}
                 seen_suppressions = int(self.redis.hget(keys[3], "suppressions") or 0)
                 kept, lifted = unsuppressed(added, suppressed, since)
-                pairs = [part for entry, count in kept.items() for part in (entry, count)]
-                done, version, pruned = self._write(keys=keys, args=[generation, seen_suppressions, now, self.ttl, most,
-                                                                     int(most * KEEP), len(kept), *pairs, *lifted])
+                triples = [part for entry, (count, seen) in kept.items() for part in (entry, count, seen)]
+                done, version, pruned = self._write(keys=keys, args=[generation, seen_suppressions, 0, self.ttl, most,
+                                                                     int(most * KEEP), len(kept), *triples, *lifted])
                 if done != 2:
-                    return Written(bool(done), int(version), int(pruned))
+                    return Written(bool(done), int(version), int(pruned), bool(lifted) or len(kept) < len(added))
 
     def forget(self, user: str) -> int:
         with _down("Redis", self.errors):

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from model.engine.personal import UserModel, message_entries
 from service.server.errors import Unavailable
-from service.server.stores import StoreDown
+from service.server.stores import Snapshot, StoreDown
 
 log = logging.getLogger("nextword.users")
 
@@ -55,6 +55,7 @@ class Outcome(enum.Enum):
     NOTHING_TO_LEARN = "nothing to learn"
     STORE_DOWN = "store_down"
     BUSY = "busy"
+    INCOGNITO = "incognito"
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,18 @@ class Pending:
     """Learning of one user in one generation, not yet written."""
     since_version: int                   # the oldest store version it was learned at
     added: Counter = field(default_factory=Counter)
+    seen: dict[str, float] = field(default_factory=dict)  # entry -> when it was last learned
     messages: int = 0
 
     def take(self, other: "Pending") -> None:
         self.since_version = min(self.since_version, other.since_version)
         self.added.update(other.added)
+        for entry, when in other.seen.items():
+            self.seen[entry] = max(when, self.seen.get(entry, when))
         self.messages += other.messages
+
+    def entries(self) -> dict[str, tuple[int, float]]:
+        return {entry: (count, self.seen[entry]) for entry, count in self.added.items()}
 
 
 class Users:
@@ -169,8 +176,8 @@ class Users:
         if generation < self.forgotten.get(user, 0):
             return None  # read before a Forget this process has made since
         for part in (self.writing.get((user, generation)), self.pending.get((user, generation))):
-            for entry, count in (part.added.items() if part else ()):  # ours, not in the store yet
-                model.add(entry, count, self.clock.now())
+            for entry, (count, seen) in (part.entries().items() if part else ()):  # ours, not in the store yet
+                model.add(entry, count, seen)
         cached = self.cache[user] = Cached(model, generation, version, self.clock.monotonic())
         self.cache.move_to_end(user)
         while len(self.cache) > self.max_users:  # least recently used first; learning is in `pending`
@@ -190,7 +197,10 @@ class Users:
         """Count a sent message for the user (see the module doc for what the answer promises)."""
         if self.waiting[user] >= MAX_PENDING_USER:  # before any work: a heavy learner costs nothing more
             return self._dropped(Outcome.BUSY)
-        entries = message_entries(message)
+        return await self.add(user, message_entries(message))
+
+    async def add(self, user: str, entries: dict[str, int]) -> Learned:
+        """Count entries for the user: a sent message's, or words imported."""
         words = sum(count for entry, count in entries.items() if " " not in entry)
         if not words:
             return Learned(0, Outcome.NOTHING_TO_LEARN)
@@ -203,7 +213,8 @@ class Users:
             return self._dropped(Outcome.STORE_DOWN)
         except asyncio.TimeoutError:
             return self._dropped(Outcome.BUSY)
-        self._add(user, generation, Pending(version, Counter(entries), 1))
+        now = self.clock.now()
+        self._add(user, generation, Pending(version, Counter(entries), dict.fromkeys(entries, now), 1))
         self.metrics.learned.inc()
         return Learned(words, Outcome.LEARNED)
 
@@ -217,9 +228,8 @@ class Users:
         self.waiting[user] += len(learning.added)
         cached = self.cache.get(user)
         if cached is not None and cached.generation == generation:
-            now = self.clock.now()
-            for entry, count in learning.added.items():
-                cached.model.add(entry, count, now)
+            for entry, (count, seen) in learning.entries().items():
+                cached.model.add(entry, count, seen)
         elif cached is not None:
             cached.checked = -math.inf  # forgotten elsewhere: read it again at the next keystroke
 
@@ -230,30 +240,47 @@ class Users:
     async def flush(self) -> None:
         """Write what was learned, user by user; what the store cannot take now stays pending."""
         for key in list(self.pending):
-            pending = self.writing[key] = self.pending.pop(key)
-            user, generation = key
-            try:
-                written = await self._call("write", self.writer, self.store.write, user, generation, pending.since_version,
-                                           dict(pending.added), self.clock.now(), self.max_entries)
-            except StoreDown:
-                del self.writing[key]
-                if key in self.pending:  # learned meanwhile: keep both
-                    pending.take(self.pending[key])
-                self.pending[key] = pending
+            if key in self.pending and not await self._write(key):
                 return
+
+    async def _write(self, key: tuple[str, int]) -> bool:
+        """Write one user's pending learning; False (and still pending) when the store is down."""
+        pending = self.writing[key] = self.pending.pop(key)
+        user, generation = key
+        try:
+            written = await self._call("write", self.writer, self.store.write, user, generation, pending.since_version,
+                                       pending.entries(), self.max_entries)
+        except StoreDown:
             del self.writing[key]
-            self.waiting[user] -= len(pending.added)
-            if self.waiting[user] <= 0:
-                del self.waiting[user]
-            if not written.kept:  # the user was forgotten since this was learned
-                self.metrics.learn_dropped.labels("forgotten").inc(pending.messages)
-                continue
-            cached = self.cache.get(user)
-            if cached is not None and cached.generation == generation:
-                if written.version == cached.version + 1 and not written.pruned:
-                    cached.version = written.version  # our write was the only change: the model is current
-                else:
-                    cached.checked = -math.inf
+            if key in self.pending:  # learned meanwhile: keep both
+                pending.take(self.pending[key])
+            self.pending[key] = pending
+            return False
+        del self.writing[key]
+        self.waiting[user] -= len(pending.added)
+        if self.waiting[user] <= 0:
+            del self.waiting[user]
+        if not written.kept:  # the user was forgotten since this was learned
+            self.metrics.learn_dropped.labels("forgotten").inc(pending.messages)
+            return True
+        cached = self.cache.get(user)
+        if cached is not None and cached.generation == generation:
+            if written.version == cached.version + 1 and not written.pruned and not written.suppression:
+                cached.version = written.version  # our write was the only change: the model is current
+            else:
+                cached.checked = -math.inf
+        return True
+
+    async def export(self, user: str) -> Snapshot:
+        """Everything the store holds for the user, this process's learning written first;
+        Unavailable when the store cannot be reached."""
+        try:
+            for key in [k for k in self.pending if k[0] == user]:
+                if not await self._write(key):
+                    raise StoreDown("write")
+            return await self._call("load", self.reader, self.store.load, user)
+        except StoreDown:
+            raise Unavailable("the user store is unreachable; try again") from None
 
     # ---- forgetting -----------------------------------------------------------------------
 

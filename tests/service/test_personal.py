@@ -7,7 +7,7 @@ from grpc_health.v1 import health_pb2
 
 from conftest import SHIPPED_MODEL
 from helpers import PersonalServer as Users
-from helpers import Redis, ServerProcess, wait_until
+from helpers import Redis, ServerProcess, invented, wait_until
 from service.client import NextWordClient, sign_user
 
 NAME = "Zorblax"  # outside the vocabulary, and written by nobody else: any sight of it is a leak
@@ -39,7 +39,7 @@ def test_a_word_outside_the_vocabulary_is_suggested_after_it_was_sent(users):
     alice = users.key("alice-oov")
     with users.client() as c:
         assert NAME not in texts(c.predict("I met Zo", k=5, user=alice))
-        assert c.learn(alice, f"I met {NAME} at the station") == 6
+        assert c.learn(alice, f"I met {NAME} at the station").words == 6
         assert texts(c.predict("I met Zo", user=alice))[0] == NAME        # completed, with the user's casing
         assert NAME in texts(c.predict("I met ", k=5, user=alice))        # and as a next word
         assert c.predict(f"{NAME.lower()} ", user=alice).autocorrect is None  # not "corrected" away
@@ -116,12 +116,12 @@ def test_each_user_keeps_a_bounded_number_of_entries():
         key = u.key("grace-bounds")
         with u.client() as c:
             for n in range(40):
-                c.learn(key, f"word{n}a word{n}b")  # 5 entries each: 2 words, 3 pairs
+                c.learn(key, f"{invented(2 * n)} {invented(2 * n + 1)}")  # 5 entries each: 2 words, 3 pairs
             assert wait_until(lambda: u.stored("grace-bounds") > 0, timeout=5)
             time.sleep(1.0)
             assert u.stored("grace-bounds") <= 60
-            assert "word39a" in texts(c.predict("word39", k=5, user=key))  # the newest stays
-            assert "word0a" not in texts(c.predict("word0", k=5, user=key))  # the oldest went first
+            assert invented(78) in texts(c.predict(invented(78)[:-1], k=5, user=key))  # the newest stays
+            assert invented(0) not in texts(c.predict(invented(0)[:-1], k=5, user=key))  # the oldest went first
     finally:
         u.stop()
 
@@ -181,7 +181,8 @@ def test_typing_goes_on_while_redis_is_down():
             for _ in range(5):
                 assert c.predict("how are yo", user=newcomer)  # answers keep coming
                 assert NAME not in texts(c.predict("Zo", k=5, user=key))  # unchecked: not shown (a Forget could be missed)
-            assert c.learn(newcomer, "this is dropped") == 0  # not kept, and the answer says why (test_user_store)
+            learned = c.learn(newcomer, "this is dropped")
+            assert learned.outcome == "store_down" and not learned.kept and learned.words == 0
             assert u.server.health() == health_pb2.HealthCheckResponse.SERVING
             assert wait_until(lambda: u.server.sample("nextword_user_store_up") == 0, timeout=5)
             assert u.server.sample("nextword_user_store_errors_total", operation="load") >= 1
@@ -215,7 +216,7 @@ def test_the_async_client_learns_sends_and_forgets(users):
 
     async def go():
         async with AsyncNextWordClient(users.server.address, timeout=5) as c:
-            assert await c.learn(key, f"ask {NAME}") == 2
+            assert (await c.learn(key, f"ask {NAME}")).words == 2
             assert (await c.predict("ask Zo", user=key))[0].text == NAME
             async with c.session(user=key) as typing:
                 await typing.text("meet Blorptown")

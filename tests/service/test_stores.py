@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from helpers import Redis
+from helpers import Redis, at
 from service.server.stores import RedisStore, Snapshot, SqliteStore, StoreDown
 
 EMPTY = Snapshot({}, set(), 0, 0)
@@ -24,8 +24,8 @@ def open_store(request, tmp_path):
 def test_writes_from_two_processes_add_up_and_bump_the_version(open_store):
     a, b = open_store(), open_store()
     assert a.load("u") == EMPTY and a.stamp("u") == (0, 0)
-    assert a.write("u", 0, 0, {"hi": 2, "<s> hi": 2}, 100.0, 50).version == 1
-    assert b.write("u", 0, 0, {"hi": 1}, 200.0, 50).version == 2
+    assert a.write("u", 0, 0, at({"hi": 2, "<s> hi": 2}, 100.0), 50).version == 1
+    assert b.write("u", 0, 0, at({"hi": 1}, 200.0), 50).version == 2
     assert a.load("u") == Snapshot({"hi": (3, 200.0), "<s> hi": (2, 100.0)}, set(), 0, 2)
     assert b.stamp("u") == (0, 2)
     assert a.load("someone else") == EMPTY
@@ -33,19 +33,19 @@ def test_writes_from_two_processes_add_up_and_bump_the_version(open_store):
 
 def test_a_write_begun_before_a_forget_is_refused_after_it(open_store):
     a, b = open_store(), open_store()
-    a.write("u", 0, 0, {"hi": 1, "zork": 4}, time.time(), 50)
+    a.write("u", 0, 0, at({"hi": 1, "zork": 4}, time.time()), 50)
     generation = b.forget("u")  # b forgets while a still holds learning taken in generation 0
     assert generation == 1 and a.load("u") == Snapshot({}, set(), 1, a.stamp("u")[1])
-    late = a.write("u", 0, 0, {"zork": 1}, time.time(), 50)
+    late = a.write("u", 0, 0, at({"zork": 1}, time.time()), 50)
     assert not late.kept and a.load("u").entries == {}
-    assert a.write("u", 1, 0, {"hi": 1}, time.time(), 50).kept  # learning taken after the forget is kept
+    assert a.write("u", 1, 0, at({"hi": 1}, time.time()), 50).kept  # learning taken after the forget is kept
     assert b.forget("u") == 2  # the generation never goes back
 
 
 def test_the_bound_holds_whoever_writes(open_store):
     a, b = open_store(), open_store()
     for n in range(30):
-        (a if n % 2 else b).write("u", 0, 0, {f"w{n}": 1 + n % 3}, 1000.0 + n, 20)
+        (a if n % 2 else b).write("u", 0, 0, at({f"w{n}": 1 + n % 3}, 1000.0 + n), 20)
     entries = a.load("u").entries
     assert len(entries) <= 20
     assert "w29" in entries and "w0" not in entries  # the newest stay, the oldest went
@@ -53,22 +53,22 @@ def test_the_bound_holds_whoever_writes(open_store):
 
 def test_a_forgotten_word_stays_gone_until_sent_again(open_store):
     a, b = open_store(), open_store()
-    a.write("u", 0, 0, {"Zork": 2, "hi zork": 1, "<s> hi": 1, "hi": 1}, 100.0, 50)
+    a.write("u", 0, 0, at({"Zork": 2, "hi zork": 1, "<s> hi": 1, "hi": 1}, 100.0), 50)
     before = a.stamp("u")[1]
     assert b.forget_word("u", "zork") == 2
     snapshot = a.load("u")
     assert set(snapshot.entries) == {"<s> hi", "hi"} and snapshot.suppressed == {"zork"}
-    a.write("u", 0, before, {"Zork": 1, "hi": 1}, 200.0, 50)  # learned before the forget, written after
+    a.write("u", 0, before, at({"Zork": 1, "hi": 1}, 200.0), 50)  # learned before the forget, written after
     assert "Zork" not in a.load("u").entries and a.load("u").suppressed == {"zork"}
-    a.write("u", 0, a.stamp("u")[1], {"Zork": 1}, 300.0, 50)  # sent again
+    a.write("u", 0, a.stamp("u")[1], at({"Zork": 1}, 300.0), 50)  # sent again
     assert "Zork" in a.load("u").entries and a.load("u").suppressed == set()
 
 
 def test_expiry_deletes_users_who_sent_nothing_for_the_time_to_live(open_store):
     store = open_store(ttl=1)
-    store.write("old", 0, 0, {"hi": 1}, time.time(), 50)
+    store.write("old", 0, 0, at({"hi": 1}, time.time()), 50)
     time.sleep(2.2)
-    store.write("new", 0, 0, {"hi": 1}, time.time(), 50)
+    store.write("new", 0, 0, at({"hi": 1}, time.time()), 50)
     store.expire()  # SQLite sweeps; Redis has expired the keys itself
     assert store.load("old").entries == {}
     assert store.load("new").entries == {"hi": (1, pytest.approx(time.time(), abs=5))}
@@ -85,8 +85,8 @@ def test_no_file_holds_what_was_forgotten(tmp_path):
     """D5: a forgotten user's words were still in users.sqlite3-wal 30 s after Forget."""
     store, other = SqliteStore(tmp_path / "users.sqlite3", 3600), SqliteStore(tmp_path / "users.sqlite3", 3600)
     secrets = {f"Qwzx{n}ylf": 1 for n in range(300)}
-    store.write("u", 0, 0, secrets, time.time(), 50000)
-    store.write("v", 0, 0, {"Plonkterm": 1, "<s> plonkterm": 1}, time.time(), 50000)
+    store.write("u", 0, 0, at(secrets, time.time()), 50000)
+    store.write("v", 0, 0, at({"Plonkterm": 1, "<s> plonkterm": 1}, time.time()), 50000)
     other.load("u")  # another process has read the user too
     store.forget("u")
     store.forget_word("v", "plonkterm")
@@ -109,7 +109,7 @@ def test_a_file_of_the_first_schema_is_brought_up_to_date(tmp_path):
     store = SqliteStore(path, 3600)
     assert store.load("u") == Snapshot({"hi": (2, 100.0), "<s> hi": (2, 100.0)}, set(), 0, 7)
     for n in range(5):
-        store.write("u", 0, 7, {f"w{n}": 1}, 200.0 + n, 4)
+        store.write("u", 0, 7, at({f"w{n}": 1}, 200.0 + n), 4)
     assert len(store.load("u").entries) <= 4  # the size carried over counts toward the bound
 
 
@@ -120,7 +120,7 @@ def _open_at(path: str, start: float) -> str:
     while time.time() < start:
         pass
     try:
-        SqliteStore(Path(path), 3600).write("u", 0, 0, {"hi": 1}, start, 50)
+        SqliteStore(Path(path), 3600).write("u", 0, 0, at({"hi": 1}, start), 50)
         return "ok"
     except Exception as e:  # what failed, for the assertion message
         return f"{type(e).__name__}: {e}"

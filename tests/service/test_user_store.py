@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from conftest import nextword
-from helpers import PersonalServer, Redis, invented, wait_until
+from helpers import PersonalServer, Redis, at, invented, wait_until
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.server.security import UserKeys
@@ -40,7 +40,7 @@ def test_d1_every_acknowledged_learn_survives_a_small_cache_and_a_restart(store,
     try:
         with a.client() as c:
             answers = [c.learn(a.key(f"d1-{n}"), f"hello {invented(n)}") for n in range(200)]
-        assert answers == [2] * 200
+        assert [a.words for a in answers] == [2] * 200 and all(a.kept for a in answers)
         assert a.server.terminate() == 0
     finally:
         a.stop()
@@ -80,7 +80,7 @@ def test_d3_a_forget_right_after_a_learn_of_a_big_user_not_in_memory(store):
         direct = a.open_store()
         for n in range(6):
             user = f"d3-{n}"
-            direct.write(a.store_id(user), 0, 0, {invented(m, "Qz"): 1 for m in range(31000)}, time.time(), 50000)
+            direct.write(a.store_id(user), 0, 0, at({invented(m, "Qz"): 1 for m in range(31000)}, time.time()), 50000)
             with a.client() as c:
                 c.learn(a.key(user), "one more")  # loads the user while it learns
                 time.sleep(n * 0.008)

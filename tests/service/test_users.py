@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from helpers import Redis, invented
+from helpers import Redis, at, invented
 from service.server import users as users_mod
 from service.server.errors import Unavailable
 from service.server.metrics import Metrics
@@ -114,7 +114,7 @@ def test_a_load_in_flight_during_a_forget_never_brings_the_old_words_back(open_s
     big = {invented(n, "Qz"): n % 5 + 1 for n in range(20000)}
     for attempt in range(5):
         user = f"u{attempt}"
-        open_store().write(user, 0, 0, big, 1.7e9, 50000)
+        open_store().write(user, 0, 0, at(big, 1.7e9), 50000)
 
         async def go():
             users, clock, _ = layer(open_store())
@@ -238,7 +238,7 @@ def test_a_stale_cached_model_is_read_again(open_store):
     async def go():
         users, _, _ = layer(open_store())
         await users.model("u")
-        open_store().write("u", 0, 0, {"Elsewhere": 1}, 1.7e9, 50000)  # another process
+        open_store().write("u", 0, 0, at({"Elsewhere": 1}, 1.7e9), 50000)  # another process
         await users.learn("u", "here")
         await users.flush()  # version jumped by two: ours was not the only write
         assert users.cache["u"].checked == -math.inf

@@ -8,16 +8,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PredictOptions(_message.Message):
-    __slots__ = ("include_probability", "keyboard_layout", "exact_only", "user")
+    __slots__ = ("include_probability", "keyboard_layout", "exact_only", "user", "incognito")
     INCLUDE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     KEYBOARD_LAYOUT_FIELD_NUMBER: _ClassVar[int]
     EXACT_ONLY_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
+    INCOGNITO_FIELD_NUMBER: _ClassVar[int]
     include_probability: bool
     keyboard_layout: str
     exact_only: bool
     user: str
-    def __init__(self, include_probability: _Optional[bool] = ..., keyboard_layout: _Optional[str] = ..., exact_only: _Optional[bool] = ..., user: _Optional[str] = ...) -> None: ...
+    incognito: bool
+    def __init__(self, include_probability: _Optional[bool] = ..., keyboard_layout: _Optional[str] = ..., exact_only: _Optional[bool] = ..., user: _Optional[str] = ..., incognito: _Optional[bool] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
     __slots__ = ("text", "max_suggestions", "options")
@@ -156,11 +158,13 @@ class LearnResponse(_message.Message):
         NOTHING_TO_LEARN: _ClassVar[LearnResponse.Outcome]
         STORE_DOWN: _ClassVar[LearnResponse.Outcome]
         BUSY: _ClassVar[LearnResponse.Outcome]
+        INCOGNITO: _ClassVar[LearnResponse.Outcome]
     OUTCOME_UNSPECIFIED: LearnResponse.Outcome
     LEARNED: LearnResponse.Outcome
     NOTHING_TO_LEARN: LearnResponse.Outcome
     STORE_DOWN: LearnResponse.Outcome
     BUSY: LearnResponse.Outcome
+    INCOGNITO: LearnResponse.Outcome
     WORDS_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     words: int
@@ -168,14 +172,64 @@ class LearnResponse(_message.Message):
     def __init__(self, words: _Optional[int] = ..., outcome: _Optional[_Union[LearnResponse.Outcome, str]] = ...) -> None: ...
 
 class ForgetRequest(_message.Message):
+    __slots__ = ("user", "word")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    WORD_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    word: str
+    def __init__(self, user: _Optional[str] = ..., word: _Optional[str] = ...) -> None: ...
+
+class ForgetResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExportRequest(_message.Message):
     __slots__ = ("user",)
     USER_FIELD_NUMBER: _ClassVar[int]
     user: str
     def __init__(self, user: _Optional[str] = ...) -> None: ...
 
-class ForgetResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+class ExportResponse(_message.Message):
+    __slots__ = ("entries", "suppressed")
+    class Entry(_message.Message):
+        __slots__ = ("text", "count", "last_seen")
+        TEXT_FIELD_NUMBER: _ClassVar[int]
+        COUNT_FIELD_NUMBER: _ClassVar[int]
+        LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+        text: str
+        count: int
+        last_seen: float
+        def __init__(self, text: _Optional[str] = ..., count: _Optional[int] = ..., last_seen: _Optional[float] = ...) -> None: ...
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[ExportResponse.Entry]
+    suppressed: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, entries: _Optional[_Iterable[_Union[ExportResponse.Entry, _Mapping]]] = ..., suppressed: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ImportRequest(_message.Message):
+    __slots__ = ("user", "words")
+    class Word(_message.Message):
+        __slots__ = ("word", "count")
+        WORD_FIELD_NUMBER: _ClassVar[int]
+        COUNT_FIELD_NUMBER: _ClassVar[int]
+        word: str
+        count: int
+        def __init__(self, word: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+    USER_FIELD_NUMBER: _ClassVar[int]
+    WORDS_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    words: _containers.RepeatedCompositeFieldContainer[ImportRequest.Word]
+    def __init__(self, user: _Optional[str] = ..., words: _Optional[_Iterable[_Union[ImportRequest.Word, _Mapping]]] = ...) -> None: ...
+
+class ImportResponse(_message.Message):
+    __slots__ = ("words", "outcome", "refused")
+    WORDS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    words: int
+    outcome: LearnResponse.Outcome
+    refused: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, words: _Optional[int] = ..., outcome: _Optional[_Union[LearnResponse.Outcome, str]] = ..., refused: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PingRequest(_message.Message):
     __slots__ = ()

@@ -65,6 +65,16 @@ class NextWordStub:
                 request_serializer=nextword_dot_v1_dot_nextword__pb2.ForgetRequest.SerializeToString,
                 response_deserializer=nextword_dot_v1_dot_nextword__pb2.ForgetResponse.FromString,
                 _registered_method=True)
+        self.Export = channel.unary_unary(
+                '/nextword.v1.NextWord/Export',
+                request_serializer=nextword_dot_v1_dot_nextword__pb2.ExportRequest.SerializeToString,
+                response_deserializer=nextword_dot_v1_dot_nextword__pb2.ExportResponse.FromString,
+                _registered_method=True)
+        self.Import = channel.unary_unary(
+                '/nextword.v1.NextWord/Import',
+                request_serializer=nextword_dot_v1_dot_nextword__pb2.ImportRequest.SerializeToString,
+                response_deserializer=nextword_dot_v1_dot_nextword__pb2.ImportResponse.FromString,
+                _registered_method=True)
 
 
 class NextWordServicer:
@@ -112,7 +122,22 @@ class NextWordServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Forget(self, request, context):
-        """Delete everything stored for a user, at once and for good.
+        """Delete everything stored for a user, at once and for good; or, with a word, that word
+        alone ("remove this suggestion").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Export(self, request, context):
+        """Everything stored for a user (the right of access).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Import(self, request, context):
+        """Add a personal word list to a user's model (e.g. a keyboard's personal dictionary).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -150,6 +175,16 @@ def add_NextWordServicer_to_server(servicer, server):
                     servicer.Forget,
                     request_deserializer=nextword_dot_v1_dot_nextword__pb2.ForgetRequest.FromString,
                     response_serializer=nextword_dot_v1_dot_nextword__pb2.ForgetResponse.SerializeToString,
+            ),
+            'Export': grpc.unary_unary_rpc_method_handler(
+                    servicer.Export,
+                    request_deserializer=nextword_dot_v1_dot_nextword__pb2.ExportRequest.FromString,
+                    response_serializer=nextword_dot_v1_dot_nextword__pb2.ExportResponse.SerializeToString,
+            ),
+            'Import': grpc.unary_unary_rpc_method_handler(
+                    servicer.Import,
+                    request_deserializer=nextword_dot_v1_dot_nextword__pb2.ImportRequest.FromString,
+                    response_serializer=nextword_dot_v1_dot_nextword__pb2.ImportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -315,6 +350,60 @@ class NextWord:
             '/nextword.v1.NextWord/Forget',
             nextword_dot_v1_dot_nextword__pb2.ForgetRequest.SerializeToString,
             nextword_dot_v1_dot_nextword__pb2.ForgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Export(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nextword.v1.NextWord/Export',
+            nextword_dot_v1_dot_nextword__pb2.ExportRequest.SerializeToString,
+            nextword_dot_v1_dot_nextword__pb2.ExportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Import(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nextword.v1.NextWord/Import',
+            nextword_dot_v1_dot_nextword__pb2.ImportRequest.SerializeToString,
+            nextword_dot_v1_dot_nextword__pb2.ImportResponse.FromString,
             options,
             channel_credentials,
             insecure,
