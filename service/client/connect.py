@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 
+import grpc
+
 from service.client.common import ClientError
 
 DEFAULT_PORT = 50051  # nextword serve's --grpc-port default
@@ -37,3 +39,17 @@ def require_server(address: str, within: float = 5.0) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=within).close()
     except OSError:
         raise ClientError(f"no server at {address} — start one with scripts/serve") from None
+
+
+def check_user(client, user: str) -> None:
+    """Fail at start, in one line, when the server refuses a user key (unsigned, signed with
+    another secret, or a server without users), rather than on every keystroke later."""
+    if not user:
+        return
+    try:
+        client.predict("", user=user)
+    except grpc.RpcError as e:
+        if e.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED,
+                        grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
+            raise ClientError(f"the server does not take this --user key: {e.details()}") from None
+        raise ClientError(f"{e.code().name}: {e.details()}") from None

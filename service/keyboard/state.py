@@ -18,10 +18,10 @@ from model.engine.text import split_typed
 
 
 def strip_order(suggestions: list) -> list:
-    """Phone layout: the most likely in the middle, the second on the left, the third on the right."""
-    if len(suggestions) < 2:
-        return list(suggestions)
-    return [suggestions[1], suggestions[0], *suggestions[2:]]
+    """Phone layout, three slots: the most likely in the middle, the second on the left, the
+    third on the right; None where there is nothing (a lone suggestion sits in the middle)."""
+    ranked = list(suggestions[:3]) + [None] * (3 - min(len(suggestions), 3))
+    return [ranked[1], ranked[0], ranked[2]]
 
 
 @dataclass

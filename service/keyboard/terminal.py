@@ -9,7 +9,10 @@ partial word and adding a space, after which the next-word strip appears at once
 suggestion that fixes a typo is marked "~" and underlined; a mistyped word is
 autocorrected on space, and a backspace right after takes that back. Enter sends the
 message (with --user KEY the server learns it for that user, whose words then come up in
-the strip) and starts a new one; Esc drops it unsent; Ctrl+C or Ctrl+D quits. It talks
+the strip) and starts a new one; Esc drops it unsent; Ctrl+C or Ctrl+D quits. With a user,
+Ctrl+X then 1/2/3 removes the left/middle/right suggestion for them ("remove this
+suggestion"), and Ctrl+N switches incognito on and off (nothing of the user read or
+learned, even on Enter). The strip fits the terminal's width. It talks
 over PredictStream, sending only what changed, so each keystroke costs the server at most
 one model step. When the server cannot be reached it says so and keeps retrying; typing
 goes on meanwhile.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import time
 
 import grpc
@@ -27,11 +31,13 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.layout import HSplit, Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 
-from service.client import AsyncNextWordClient
-from service.client.connect import add_address_flags, require_server, resolve_address
+from service.client import AsyncNextWordClient, ClientError, NextWordClient
+from service.client.connect import add_address_flags, check_user, require_server, resolve_address
 from service.keyboard.state import Keyboard, strip_order
 
-SLOT_WIDTH = 16
+SLOT_WIDTH = 16   # columns of a slot, at most; narrower terminals get narrower slots
+NARROWEST = 4     # below this a slot, only the middle (best) suggestion is shown
+SLOTS = (("1", 0), ("2", 1), ("3", 2))  # keys for the left, middle and right slots
 
 
 def add_arguments(p) -> None:
@@ -54,6 +60,8 @@ class TerminalKeyboard:
         self.address, self.timeout, self.user = address, timeout, user
         self.keyboard = Keyboard()
         self.outbox: list[str] = []  # messages sent (Enter), for the server to learn
+        self.removals: list[str] = []  # suggestions removed (Ctrl+X 1/2/3), for the server to forget
+        self.incognito = False
         self.status = "connecting"
         self.latency_ms: float | None = None
         self.changed = asyncio.Event()
@@ -61,16 +69,22 @@ class TerminalKeyboard:
 
     # ---- drawing --------------------------------------------------------------------
 
-    def _strip(self):
+    def shown(self) -> list:
+        """The three slots of the strip (None where empty), if it answers the text as it is."""
         kb = self.keyboard
-        shown = strip_order(kb.suggestions) if kb.suggestions_for == kb.text else []
+        return strip_order(kb.suggestions) if kb.suggestions_for == kb.text else [None, None, None]
+
+    def _strip(self):
+        columns = self.app.output.get_size().columns
+        width = min(SLOT_WIDTH, (columns - 4) // 3)
+        slots = self.shown() if width >= NARROWEST else self.shown()[1:2]  # too narrow: the best one alone
+        width = width if width >= NARROWEST else max(columns - 2, 1)
         fragments = [("class:strip", "[")]
-        for i in range(3):
-            s = shown[i] if i < len(shown) else None
+        for i, s in enumerate(slots):
             correction = s is not None and s.kind == "correction"  # marked "~" and underlined: a fix of a typo
             label = ("~" + s.text if correction else s.text) if s else ""
             fragments += [("class:strip", "|")] if i else []
-            fragments.append(("class:strip underline" if correction else "class:strip", label.center(SLOT_WIDTH)[:SLOT_WIDTH]))
+            fragments.append(("class:strip underline" if correction else "class:strip", label.center(width)[:width]))
         return fragments + [("class:strip", "]")]
 
     def _status(self):
@@ -79,6 +93,8 @@ class TerminalKeyboard:
         latency = f"{self.latency_ms:.1f} ms" if self.latency_ms is not None else "-"
         if kb.undo and kb.undo[0] == kb.text:
             latency += " | autocorrected (backspace undoes)"
+        if self.incognito:
+            latency += " | incognito"
         return (f"{kb.keystrokes} keys for {kb.characters()} characters: {now:.0%} saved "
                 f"(session {session:.0%}) | {latency} | {self.status}")
 
@@ -134,6 +150,21 @@ class TerminalKeyboard:
                 self.keyboard.clear()
             after(event)
 
+        for key, slot in SLOTS:
+            @kb.add("c-x", key)
+            def _(event, slot=slot):
+                chosen = self.shown()[slot]
+                if chosen is not None and self.user:
+                    self.removals.append(chosen.text)
+                elif chosen is not None:
+                    self.status = "no user to remove a suggestion for: start nextword type with --user"
+                after(event)
+
+        @kb.add("c-n")
+        def _(event):
+            self.incognito = not self.incognito
+            after(event)
+
         @kb.add("c-c")
         @kb.add("c-d")
         def _(event):
@@ -156,6 +187,11 @@ class TerminalKeyboard:
                     started = time.perf_counter()
                     if session is None:
                         session, sent = client.session(k=3, user=self.user), None
+                    session.incognito = self.incognito
+                    while self.removals:
+                        await asyncio.wait_for(client.forget(self.user, word=self.removals[0]), self.timeout)
+                        self.removals.pop(0)
+                        sent = None  # ask again: the strip changes for this user
                     while self.outbox:  # the stream's text becomes the message, then it is sent
                         if sent != self.outbox[0]:
                             await asyncio.wait_for(session.text(self.outbox[0]), self.timeout)
@@ -212,8 +248,13 @@ def stray_logs_silenced():
 
 
 def main(args) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise ClientError("nextword type is a keyboard for a terminal: run it in one, with no pipe or file "
+                          "(to ask for suggestions from a script: nextword predict)")
     address = resolve_address(args)
     require_server(address)  # at start only: later outages are shown in the status line
+    with NextWordClient(address, timeout=args.timeout) as client:
+        check_user(client, args.user)
     with stray_logs_silenced():
         asyncio.run(TerminalKeyboard(address, args.timeout, args.user).run())
     return 0

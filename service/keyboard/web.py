@@ -4,7 +4,8 @@
     POST /api/predict   {"text": "how are yo", "k": 3}
                         -> {"suggestions": [{"text": "you", "kind": "completion", "probability": 0.31}, ...],
                             "replace": 2, "autocorrect": null, "latency_ms": 0.8}
-    POST /api/send      {"text": "see you soon"} -> {"learned": 3}   (the Send button)
+    POST /api/send      {"text": "see you soon", "incognito": false} -> {"learned": 3, "outcome": "learned"}  (Send)
+    POST /api/forget    {"word": "Zorblax"} -> {}   (the x on a suggestion: "remove this suggestion")
     (kind "correction": the word fixes a typo; "autocorrect": {"original": "ypu", "replacement":
     "you", "confidence": 0.98, "separator_length": 1} when the last word should be replaced)
 
@@ -14,8 +15,12 @@ with the Python client; gRPC errors come back as JSON with an HTTP status that s
 same thing. Typed text is never logged.
 
 With `--user KEY` (a signed user key: `nextword user-key NAME`) the page types as that
-user: suggestions mix in the user's words, and Send has the server learn the message.
-Without it, Send only clears the text.
+user: suggestions mix in the user's words, Send has the server learn the message, and the x
+on a suggestion removes it for the user. Without it, Send only clears the text. "incognito"
+(a checkbox on the page) reads and learns nothing of the user.
+
+A request the gateway cannot read (not JSON, a wrong field, a bad Content-Length) gets 400
+with a one-line error; every answer is JSON.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ import grpc
 
 from model.engine.text import split_typed
 from service.client import ClientError, NextWordClient
-from service.client.connect import add_address_flags, require_server, resolve_address
+from service.client.connect import add_address_flags, check_user, require_server, resolve_address
 
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 MAX_BODY = 64 * 1024
@@ -48,30 +53,55 @@ def add_arguments(p) -> None:
     add_address_flags(p, timeout=2.0)
 
 
+class BadRequest(ValueError):
+    """A request body the gateway cannot use: 400 with this message."""
+
+
+def field(body: dict, name: str, kind: type, default):
+    value = body.get(name, default)
+    if type(value) is not kind:  # exactly: JSON true is not an integer here
+        raise BadRequest(f'"{name}" must be {"an integer" if kind is int else "a " + kind.__name__}')
+    return value
+
+
 def predict(client: NextWordClient, body: dict, user: str = "") -> dict:
-    text, k = body.get("text", ""), body.get("k", 3)
-    if not isinstance(text, str) or not isinstance(k, int):
-        raise ValueError('expected {"text": string, "k": integer}')
+    text, k = field(body, "text", str, ""), field(body, "k", int, 3)
+    if k < 1:
+        raise BadRequest(f'"k" must be at least 1, got {k}')
     started = time.perf_counter()
-    strip = client.predict(text, k, probability=True, user=user)
+    strip = client.predict(text, k, probability=True, user=user, incognito=field(body, "incognito", bool, False))
     return {"suggestions": [s.__dict__ for s in strip], "replace": len(split_typed(text)[1]),
             "autocorrect": strip.autocorrect.__dict__ if strip.autocorrect else None,
             "latency_ms": round((time.perf_counter() - started) * 1e3, 2)}
 
 
 def send(client: NextWordClient, body: dict, user: str = "") -> dict:
-    """A message was sent: learned for the page's user (nothing to learn without one)."""
-    text = body.get("text", "")
-    if not isinstance(text, str):
-        raise ValueError('expected {"text": string}')
-    return {"learned": client.learn(user, text) if user else 0}
+    """A message was sent: learned for the page's user (nothing to learn without one, or incognito)."""
+    text, incognito = field(body, "text", str, ""), field(body, "incognito", bool, False)
+    if not user or incognito:
+        return {"learned": 0, "outcome": "incognito" if incognito else "no user"}
+    learned = client.learn(user, text)
+    return {"learned": learned.words, "outcome": learned.outcome}
+
+
+def forget(client: NextWordClient, body: dict, user: str = "") -> dict:
+    """The x on a suggestion: the word is removed for the page's user."""
+    word = field(body, "word", str, "")
+    if not user:
+        raise BadRequest("no user to remove a suggestion for: start nextword web with --user")
+    client.forget(user, word=word)
+    return {}
 
 
 def make_handler(client: NextWordClient, user: str = ""):
-    routes = {"/api/predict": predict, "/api/send": send}
+    routes = {"/api/predict": predict, "/api/send": send, "/api/forget": forget}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
+            if self.path == "/favicon.ico":
+                self.send_response(HTTPStatus.NO_CONTENT)
+                self.end_headers()
+                return
             if self.path not in ("/", "/index.html"):
                 return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
             page = PAGE.read_bytes()
@@ -85,16 +115,28 @@ def make_handler(client: NextWordClient, user: str = ""):
             route = routes.get(self.path)
             if route is None:
                 return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"body over {MAX_BODY} bytes"})
             try:
-                self._json(HTTPStatus.OK, route(client, json.loads(self.rfile.read(length) or b"{}"), user))
-            except (ValueError, AttributeError) as e:
+                self._json(HTTPStatus.OK, route(client, self._body(), user))
+            except BadRequest as e:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": f"bad request: {e}"})
             except grpc.RpcError as e:
                 status = HTTP_FOR.get(e.code(), HTTPStatus.BAD_GATEWAY)
                 self._json(status, {"error": e.details() or e.code().name, "grpc_status": e.code().name})
+
+        def _body(self) -> dict:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                raise BadRequest("Content-Length is not a number") from None
+            if not 0 <= length <= MAX_BODY:
+                raise BadRequest(f"the body must be 0 to {MAX_BODY} bytes")
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except (ValueError, UnicodeDecodeError):
+                raise BadRequest("the body is not JSON") from None
+            if not isinstance(body, dict):
+                raise BadRequest("the body must be a JSON object")
+            return body
 
         def _json(self, status: HTTPStatus, payload: dict) -> None:
             data = json.dumps(payload).encode()
@@ -116,10 +158,14 @@ def serve(address: str, host: str, port: int, timeout: float, user: str = "") ->
     require_server(address)
     client = NextWordClient(address, timeout=timeout)
     try:
+        check_user(client, user)
         httpd = ThreadingHTTPServer((host, port), make_handler(client, user))
     except OSError as e:
         client.close()
         raise ClientError(f"cannot serve the page on {host}:{port}: {e.strerror}") from None
+    except ClientError:
+        client.close()
+        raise
     print(f"nextword: typing page on http://{host}:{httpd.server_address[1]}/ (forwarding to {address})", flush=True)
     try:
         httpd.serve_forever()

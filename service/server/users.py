@@ -175,9 +175,11 @@ class Users:
         model, generation, version = await self._call("load", self.reader, self._read, user)
         if generation < self.forgotten.get(user, 0):
             return None  # read before a Forget this process has made since
+        suppressed = set(model.suppressed)
         for part in (self.writing.get((user, generation)), self.pending.get((user, generation))):
             for entry, (count, seen) in (part.entries().items() if part else ()):  # ours, not in the store yet
                 model.add(entry, count, seen)
+        model.suppressed |= suppressed  # whether that learning lifts a suppression, its write decides
         cached = self.cache[user] = Cached(model, generation, version, self.clock.monotonic())
         self.cache.move_to_end(user)
         while len(self.cache) > self.max_users:  # least recently used first; learning is in `pending`

@@ -65,7 +65,8 @@ def test_savings_count_the_message_without_its_last_automatic_space():
 
 def test_the_strip_puts_the_best_in_the_middle():
     assert strip_order(["a", "b", "c"]) == ["b", "a", "c"]
-    assert strip_order(["a"]) == ["a"] and strip_order([]) == []
+    assert strip_order(["a"]) == [None, "a", None] and strip_order([]) == [None, None, None]
+    assert strip_order(["a", "b"]) == ["b", "a", None]
 
 
 def test_autocorrect_on_space_and_a_backspace_takes_it_back():

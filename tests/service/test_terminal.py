@@ -1,6 +1,7 @@
 """`nextword type`, the terminal keyboard, driven key by key against a real server."""
 import asyncio
 import json
+import subprocess
 import sys
 import time
 
@@ -187,7 +188,7 @@ def test_unreachable_server_is_reported_and_typing_resumes_when_it_is_back(tmp_p
 def test_in_a_real_terminal_enter_sends_and_the_user_model_learns_it(server):
     from pathlib import Path
 
-    from service.client import sign_user
+    from service.client import NextWordClient, sign_user
 
     key = sign_user((Path(server.data_dir) / "user-secret").read_bytes().strip(), "terminal-user")
     child = pexpect.spawn(sys.executable, ["-m", "nextword", "type", "--address", server.address, "--user", key],
@@ -195,17 +196,47 @@ def test_in_a_real_terminal_enter_sends_and_the_user_model_learns_it(server):
     screen = Screen(child)
     try:
         screen.wait_for(lambda d: any("connected to" in line for line in d))
-        child.send("dinner at Quorbly")
-        screen.wait_for(lambda d: "dinner at Quorbly_" in d[1])
-        child.send("\r")  # Enter: sent, learned for the user, and a new empty message
-        screen.wait_for(lambda d: d[1].strip() == "_")
+        for _ in range(2):  # a word the model does not know: suggested once sent twice (--user-min-count)
+            child.send("dinner at Quorbly")
+            screen.wait_for(lambda d: "dinner at Quorbly_" in d[1])
+            child.send("\r")  # Enter: sent, learned for the user, and a new empty message
+            screen.wait_for(lambda d: d[1].strip() == "_")
         child.send("see you at Quo")
         lines = screen.wait_for(lambda d: "see you at Quo_" in d[1] and "Quorbly" in d[0])
         assert [w.strip() for w in lines[0].strip().strip("[]").split("|")][1] == "Quorbly"
+        child.send("\x18" + "2")  # Ctrl+X 2: remove the middle suggestion for this user
+        screen.wait_for(lambda d: "see you at Quo_" in d[1] and "Quorbly" not in d[0] and "|" in d[0])
+        child.send("\x0e")  # Ctrl+N: incognito
+        screen.wait_for(lambda d: any("incognito" in line for line in d))
+        child.send("\x1b")  # Esc: drop the message
+        child.send("lunch with Vexquirtle\r")  # sent incognito: not learned
+        screen.wait_for(lambda d: d[1].strip() == "_")
         child.send("\x04")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
+    with NextWordClient(server.address) as client:
+        stored = client.export(key)
+    assert stored["suppressed"] == ["quorbly"] and not [e for e in stored["entries"] if "vexquirtle" in e["text"].lower()]
+
+
+def test_a_narrow_terminal_still_shows_the_best_suggestion(server):
+    child = pexpect.spawn(sys.executable, ["-m", "nextword", "type", "--address", server.address],
+                          cwd=str(ROOT), timeout=15, dimensions=(10, 24), encoding="utf-8")
+    screen = Screen(child, cols=24)
+    try:
+        screen.wait_for(lambda d: d and d[0].strip("[]| "))  # the first strip: connected
+        child.send("how are yo")
+        lines = screen.wait_for(lambda d: "how are yo_" in d[1] and "you" in d[0])
+        assert [w.strip() for w in lines[0].strip().strip("[]").split("|")][1] == "you"  # the middle, whole
+    finally:
+        child.close(force=True)
+
+
+def test_without_a_terminal_it_says_so(server):
+    proc = subprocess.run([sys.executable, "-m", "nextword", "type", "--address", server.address], cwd=ROOT,
+                          input="hi\n", capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "terminal" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_stray_stderr_lines_stay_off_the_keyboard_screen(capfd):

@@ -27,9 +27,9 @@ def page_url(server):
     web.wait(10)
 
 
-def post(url, body):
-    request = urllib.request.Request(url + "api/predict", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+def post(url, body, path="api/predict", raw: bytes | None = None, headers: dict | None = None):
+    request = urllib.request.Request(url + path, data=raw if raw is not None else json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=5) as r:
             return r.status, json.load(r)
@@ -47,6 +47,25 @@ def test_json_endpoint(page_url):
     assert post(page_url, {"text": 5})[0] == 400
 
 
+def test_the_gateway_answers_every_bad_request_in_json(page_url):
+    for body in ({"text": "hi", "k": True}, {"text": "hi", "k": 0}, {"text": "hi", "incognito": "yes"}, [1, 2]):
+        status, answer = post(page_url, body)
+        assert status == 400 and answer["error"].startswith("bad request"), (body, answer)
+    assert post(page_url, None, raw=b"not json")[0] == 400
+    assert post(page_url, None, raw=b"{}", headers={"Content-Length": "x"})[0] == 400
+    assert post(page_url, {"word": "hi"}, path="api/forget") == (400, {"error": "bad request: no user to remove a "
+                                                                           "suggestion for: start nextword web with --user"})
+    with urllib.request.urlopen(page_url + "favicon.ico", timeout=5) as r:
+        assert r.status == 204
+    assert post(page_url, {"text": "how are yo"})[0] == 200  # and it serves on
+
+
+def test_an_unsigned_user_key_is_refused_at_start(server):
+    proc = subprocess.run([sys.executable, "-m", "nextword", "web", "--address", server.address, "--port", "0",
+                           "--user", "bob"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "does not take this --user key" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_type_see_a_completion_click_it_see_next_words(page_url, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -55,13 +74,13 @@ def test_type_see_a_completion_click_it_see_next_words(page_url, tmp_path):
         page.locator("#text").press_sequentially("how are yo", delay=20)
         best = page.locator("#strip button.best")
         expect(best).to_have_text("you")
-        completions = page.locator("#strip button").all_inner_texts()
+        completions = page.locator("#strip button.word").all_inner_texts()
         assert all(w.lower().startswith("yo") for w in completions if w)
         best.click()
         expect(page.locator("#text")).to_have_value("how are you ")
         expect(page.locator("#status")).to_contain_text("11 keys for 11 characters")
         expect(best).not_to_have_text("you")  # now the next-word strip
-        next_words = page.locator("#strip button").all_inner_texts()
+        next_words = page.locator("#strip button.word").all_inner_texts()
         assert all(next_words) and not any(w.lower().startswith("yo") and w != "you" for w in next_words)
         page.locator("#text").press_sequentially("do", delay=20)
         page.keyboard.press("Tab")  # Tab accepts the middle one
@@ -104,15 +123,27 @@ def test_send_learns_the_message_for_the_pages_user(server):
             page = browser.new_page(viewport={"width": 420, "height": 420})
             page.goto(url)
             text = page.locator("#text")
-            text.press_sequentially("lunch at Wubbleton", delay=10)
-            expect(page.locator("#strip button.best")).not_to_have_text("Wubbleton")  # typing alone learns nothing
-            page.locator("#send").click()
-            expect(text).to_have_value("")  # sent: a new, empty message
+            for _ in range(2):  # a word the model does not know: suggested once sent twice (--user-min-count)
+                text.press_sequentially("lunch at Wubbleton", delay=10)
+                expect(page.locator("#strip button.best")).not_to_have_text("Wubbleton")  # typing alone learns nothing
+                page.locator("#send").click()
+                expect(text).to_have_value("")  # sent: a new, empty message
             text.press_sequentially("see you at Wub", delay=20)
-            expect(page.locator("#strip button.best")).to_have_text("Wubbleton")
-            page.keyboard.press("Enter")  # Enter sends too
+            best = page.locator("#strip button.best")
+            expect(best).to_have_text("Wubbleton")
+            page.locator("#strip button.remove[data-rank='0']").click()  # the x: remove this suggestion
+            expect(best).not_to_have_text("Wubbleton")
+            page.locator("#incognito").check()
+            text.fill("")
+            text.press_sequentially("dinner with Glorpington", delay=10)
+            page.keyboard.press("Enter")  # Enter sends too; incognito: nothing learned
             expect(text).to_have_value("")
             browser.close()
+        from service.client import NextWordClient
+
+        with NextWordClient(server.address) as client:
+            stored = client.export(key)
+        assert "Glorpington" not in {e["text"] for e in stored["entries"]} and stored["suppressed"] == ["wubbleton"]
     finally:
         web.terminate()
         web.wait(10)
