@@ -140,13 +140,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per field (--grpc-port ...), its default shown as the env variable's name."""
     for f in fields(Settings):
         flag, help_text = "--" + f.name.replace("_", "-"), f"{f.metadata['doc']} [env {_env_name(f.name)}, default {f.default}]"
+        # default SUPPRESS: the help text states the default once (argparse would add "(default: None)")
         if f.type in (bool, "bool"):  # `--int8` alone means true; `--int8 false` is accepted too
-            parser.add_argument(flag, dest=f.name, type=_parse_bool, nargs="?", const=True, default=None,
+            parser.add_argument(flag, dest=f.name, type=_parse_bool, nargs="?", const=True, default=argparse.SUPPRESS,
                                 metavar="true|false", help=help_text)
             continue
         kind = {"int": int, "float": float}.get(str(f.type), str)
-        parser.add_argument(flag, dest=f.name, type=kind, default=None, metavar=f.name.split("_")[-1].upper(),
+        parser.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, metavar=f.name.split("_")[-1].upper(),
                             choices=f.metadata.get("choices"), help=help_text)
+
+
+def markdown_table() -> str:
+    """The README's settings table, made from the fields (their docs are the one home):
+    `python -m service.server.settings` prints it."""
+    rows = ["| flag | variable | default | meaning |", "|---|---|---|---|"]
+    for f in fields(Settings):
+        default = "model/pretrained" if f.name == "model_dir" else f.default
+        rows.append(f"| `--{f.name.replace('_', '-')}` | `{_env_name(f.name)}` | `{default}` | {f.metadata['doc']} |")
+    return "\n".join(rows)
 
 
 def from_args(args: argparse.Namespace | None = None, environ=os.environ) -> Settings:
@@ -162,3 +173,7 @@ def from_args(args: argparse.Namespace | None = None, environ=os.environ) -> Set
             except (ValueError, argparse.ArgumentTypeError):
                 raise SettingsError(f"{_env_name(f.name)}={raw!r} is not a valid {type(f.default).__name__}") from None
     return Settings(**values).validate()
+
+
+if __name__ == "__main__":
+    print(markdown_table())
