@@ -37,7 +37,8 @@ class Settings:
     provider: str = _doc("auto", "onnxruntime execution provider: auto (CUDA if usable and the graph is fp32, else CPU), cpu, cuda, tensorrt", choices=PROVIDERS)
     threads: int = _doc(1, "onnxruntime intra-op threads per inference (0: onnxruntime's default)")
     workers: str = _doc("1", "server processes sharing the gRPC port (SO_REUSEPORT), each with its own model, cache and "
-                             "batcher, one /metrics for all; auto: one per core")
+                             "batcher, one /metrics for all; auto: one per core; at most 4 per core and one per 512 MB "
+                             "of memory")
     max_batch: int = _doc(16, "most model steps run together in one onnxruntime call")
     max_wait_us: int = _doc(0, "how long a model step waits for others to batch with (microseconds)")
     cache_size: int = _doc(2048, "contexts kept in the state cache (about 43 kB each for the shipped model)")
@@ -99,16 +100,42 @@ class Settings:
         return self
 
 
-def worker_count(setting: str) -> int:
-    """--workers: a number, or auto (one per core)."""
-    if setting == "auto":
+WORKERS_PER_CORE = 4          # more workers than this per core only queue for the cores
+MEMORY_PER_WORKER = 512 << 20  # bytes a worker may grow to (model, caches, users' models: ~140 MB at start)
+
+
+def cores() -> int:
+    """The cores this process may run on (a container's limit where the kernel says it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
         return os.cpu_count() or 1
+
+
+def memory() -> int:
+    """Bytes of memory of the machine."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def most_workers() -> int:
+    """The bound on --workers: WORKERS_PER_CORE per core, and one per MEMORY_PER_WORKER."""
+    return max(1, min(WORKERS_PER_CORE * cores(), memory() // MEMORY_PER_WORKER))
+
+
+def worker_count(setting: str) -> int:
+    """--workers: a number up to `most_workers()`, or auto (one per core)."""
+    if setting == "auto":
+        return min(cores(), most_workers())
     try:
         n = int(setting)
     except ValueError:
         n = 0
     if n < 1:
         raise SettingsError(f"workers must be auto or a number of at least 1, got {setting!r}")
+    if n > most_workers():
+        raise SettingsError(f"workers {n} is more than this machine takes: at most {most_workers()} "
+                            f"({WORKERS_PER_CORE} per core for {cores()} cores, one per "
+                            f"{MEMORY_PER_WORKER >> 20} MB of {memory() >> 30} GB memory)")
     return n
 
 

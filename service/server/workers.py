@@ -63,11 +63,13 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(settings: Settings, flags, index: int, mistakes) -> None:
+def _worker(settings: Settings, flags, index: int, mistakes, supervisor: int) -> None:
     """A worker's life (in its own process): one server, told about the others' readiness.
     A start-up mistake (a bad model, a busy port) goes to the supervisor, which says it once."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the server installs its own handler
     _drain_when_orphaned()
+    if os.getppid() != supervisor:  # it died while this process was starting, before the line above
+        raise SystemExit(1)
     try:
         status = asyncio.run(serve(settings, Readiness(flags, index)))
     except UserError as e:
@@ -97,27 +99,45 @@ class Supervisor:
         self.procs: list = []
 
     def start(self) -> int:
-        """Start the workers and wait until all are ready; returns the gRPC port."""
+        """Start the workers and wait until all are ready; returns the gRPC port. A stop
+        signal meanwhile (stop_all) ends the spawning, and start returns at once."""
         s = self.settings
         reserved = reserve_port(s.host, s.grpc_port)
         port = reserved.getsockname()[1]
         worker_settings = dataclasses.replace(s, grpc_port=port, metrics_port=-1, workers="1")
         try:
             for i in range(self.n):
-                proc = self.ctx.Process(target=_worker, args=(worker_settings, self.flags, i, self.mistakes),
-                                        name=f"nextword-worker-{i}")
-                proc.start()
-                self.procs.append(proc)
-            while not all(self.flags):
+                if self.stopping:
+                    break
+                self._spawn(worker_settings, i)
+            while not all(self.flags) and not self.stopping:
                 if any(p.exitcode is not None for p in self.procs):
                     self.stop_all()
                     if not self.mistakes.empty():
                         raise UserError(self.mistakes.get())
                     raise SystemExit(next(p.exitcode for p in self.procs if p.exitcode is not None) or 2)
                 time.sleep(0.05)
+            if self.stopping:
+                self.signal_all(signal.SIGTERM)  # a worker born while the stop came was not told yet
         finally:
             reserved.close()
         return port
+
+    def _spawn(self, worker_settings: Settings, i: int) -> None:
+        """One worker, born with SIGINT ignored: a Ctrl-C in the terminal reaches the whole
+        process group, and a worker still importing would die of it with a traceback; the
+        supervisor stops the workers itself (SIGTERM), and a worker's server takes SIGINT
+        again once it runs."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # ours meanwhile waits, not lost
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            proc = self.ctx.Process(target=_worker, args=(worker_settings, self.flags, i, self.mistakes, os.getpid()),
+                                    name=f"nextword-worker-{i}")
+            proc.start()
+            self.procs.append(proc)
+        finally:
+            signal.signal(signal.SIGINT, handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def serve_metrics(self):
         """The one /metrics: every worker's samples, added up as each metric says."""
@@ -170,8 +190,9 @@ def run(s: Settings) -> int:
         signal.signal(signal.SIGHUP, lambda *_: supervisor.signal_all(signal.SIGHUP))
         metrics_http = supervisor.serve_metrics() if s.metrics_port >= 0 else None
         port = supervisor.start()
-        metrics = f"metrics on {s.metrics_host}:{metrics_http.server_port}" if metrics_http else "metrics off"
-        print(f"nextword: serving on {s.host}:{port} (gRPC), {metrics}; {n} workers", flush=True)
+        if not supervisor.stopping:
+            metrics = f"metrics on {s.metrics_host}:{metrics_http.server_port}" if metrics_http else "metrics off"
+            print(f"nextword: serving on {s.host}:{port} (gRPC), {metrics}; {n} workers", flush=True)
         return supervisor.wait()
     finally:
         if metrics_http:

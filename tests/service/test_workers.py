@@ -3,16 +3,20 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import time
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from conftest import SHIPPED_MODEL, nextword
-from helpers import ServerProcess, wait_until
+from conftest import ROOT, SHIPPED_MODEL, nextword
+from helpers import ServerProcess, free_port, wait_until
 from service.client import NextWordClient
 from service.server.settings import SettingsError
-from service.server.workers import Readiness, worker_count
+from service.server.settings import cores, most_workers, worker_count
+from service.server.workers import Readiness
 
 pytestmark = pytest.mark.slow  # see pyproject.toml
 
@@ -46,10 +50,70 @@ def calls_over_new_connections(address: str, n: int, call) -> list:
 
 
 def test_worker_count():
-    assert worker_count("3") == 3 and worker_count("auto") == (os.cpu_count() or 1)
-    for bad in ("0", "-1", "many"):
+    assert worker_count("3") == 3 and worker_count("auto") == min(cores(), most_workers())
+    for bad in ("0", "-1", "many", str(most_workers() + 1)):
         with pytest.raises(SettingsError):
             worker_count(bad)
+    assert most_workers() <= 4 * cores()
+
+
+def test_too_many_workers_are_refused_in_one_line():
+    proc = nextword("serve", "--workers", "1000", "--grpc-port", "0", "--metrics-port", "-1", check=False)
+    assert proc.returncode == 2 and "workers 1000 is more than this machine takes" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def listening_on(port: int) -> bool:
+    """Does anything on this machine listen on a TCP port (from /proc/net)?"""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                    return True
+    return False
+
+
+def start_supervisor(tmp_path, workers: int):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "nextword", "serve", "--workers", str(workers), "--host", "127.0.0.1",
+                             "--grpc-port", str(port), "--metrics-port", "-1", "--data-dir", str(tmp_path),
+                             "--model-dir", str(SHIPPED_MODEL)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    return proc, port
+
+
+@pytest.mark.parametrize("after", [0.0, 1.0])
+def test_a_supervisor_killed_while_workers_start_leaves_nothing_running(tmp_path, after):
+    workers = min(4, most_workers())
+    proc, port = start_supervisor(tmp_path, workers)
+    assert wait_until(lambda: worker_pids(proc.pid), timeout=20, every=0.01)
+    time.sleep(after)  # workers just spawned (importing), or loading the model
+    pids = worker_pids(proc.pid)
+    proc.kill()
+    proc.wait()
+    assert pids
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") and not _zombie(pid) for pid in pids), timeout=20)
+    assert not listening_on(port)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_stop_signal_during_start_up_stops_the_spawning_and_every_worker(tmp_path):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        proc, port = start_supervisor(tmp_path, min(4, most_workers()))
+        assert wait_until(lambda: worker_pids(proc.pid), timeout=20, every=0.01)
+        proc.send_signal(sig)
+        assert proc.wait(30) == 0
+        out, err = proc.communicate()
+        assert "Traceback" not in err, err
+        assert not listening_on(port) and not worker_pids(proc.pid)
 
 
 def test_health_is_serving_only_when_every_worker_is_ready():
