@@ -31,8 +31,8 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.layout import HSplit, Layout, Window
 from prompt_toolkit.layout.controls import FormattedTextControl
 
-from service.client import AsyncNextWordClient, ClientError, NextWordClient
-from service.client.connect import add_address_flags, check_user, require_server, resolve_address
+from service.client import ClientError
+from service.client.connect import Connection, add_address_flags, check_user, connection, first_contact
 from service.keyboard.state import Keyboard, strip_order
 
 SLOT_WIDTH = 16   # columns of a slot, at most; narrower terminals get narrower slots
@@ -56,8 +56,9 @@ def edit_between(old: str, new: str) -> tuple[int, str]:
 
 
 class TerminalKeyboard:
-    def __init__(self, address: str, timeout: float = 2.0, user: str = "", **app_options):
-        self.address, self.timeout, self.user = address, timeout, user
+    def __init__(self, conn: Connection, user: str = "", **app_options):
+        self.conn, self.user = conn, user
+        self.address, self.timeout = conn.address, conn.timeout
         self.keyboard = Keyboard()
         self.outbox: list[str] = []  # messages sent (Enter), for the server to learn
         self.removals: list[str] = []  # suggestions removed (Ctrl+X 1/2/3), for the server to forget
@@ -176,7 +177,7 @@ class TerminalKeyboard:
 
     async def sync(self) -> None:
         """Keep the strip in step with the text over one stream; reconnect when it breaks."""
-        async with AsyncNextWordClient(self.address, timeout=self.timeout) as client:
+        async with self.conn.async_client() as client:
             session, sent = None, ""
             self.changed.set()
             while True:
@@ -251,10 +252,10 @@ def main(args) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise ClientError("nextword type is a keyboard for a terminal: run it in one, with no pipe or file "
                           "(to ask for suggestions from a script: nextword predict)")
-    address = resolve_address(args)
-    require_server(address)  # at start only: later outages are shown in the status line
-    with NextWordClient(address, timeout=args.timeout) as client:
+    conn = connection(args)
+    first_contact(conn)  # at start only: later outages are shown in the status line
+    with conn.client() as client:
         check_user(client, args.user)
     with stray_logs_silenced():
-        asyncio.run(TerminalKeyboard(address, args.timeout, args.user).run())
+        asyncio.run(TerminalKeyboard(conn, args.user).run())
     return 0

@@ -35,7 +35,7 @@ import grpc
 
 from model.engine.text import split_typed
 from service.client import ClientError, NextWordClient
-from service.client.connect import add_address_flags, check_user, require_server, resolve_address
+from service.client.connect import Connection, add_address_flags, check_user, connection, first_contact
 
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 MAX_BODY = 64 * 1024
@@ -152,11 +152,11 @@ def make_handler(client: NextWordClient, user: str = ""):
     return Handler
 
 
-def serve(address: str, host: str, port: int, timeout: float, user: str = "") -> None:
+def serve(conn: Connection, host: str, port: int, user: str = "") -> None:
     if not 0 <= port <= 65535:
         raise ClientError(f"--port must be between 0 and 65535, got {port}")
-    require_server(address)
-    client = NextWordClient(address, timeout=timeout)
+    first_contact(conn)
+    address, client = conn.address, conn.client()
     try:
         check_user(client, user)
         httpd = ThreadingHTTPServer((host, port), make_handler(client, user))
@@ -177,5 +177,5 @@ def serve(address: str, host: str, port: int, timeout: float, user: str = "") ->
 
 
 def main(args) -> int:
-    serve(resolve_address(args), args.host, args.port, args.timeout, args.user)
+    serve(connection(args), args.host, args.port, args.user)
     return 0

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import ssl
 from pathlib import Path
 
 import grpc
@@ -31,8 +32,28 @@ def server_credentials(s: Settings) -> grpc.ServerCredentials | None:
         client_ca = Path(s.tls_client_ca).read_bytes() if s.tls_client_ca else None
     except OSError as e:
         raise SettingsError(f"cannot read TLS file {e.filename}: {e.strerror}") from None
+    check_tls_files(s)
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
                                        require_client_auth=client_ca is not None)
+
+
+def check_tls_files(s: Settings) -> None:
+    """Load the certificate, key and client CA as a TLS server would, so that a file that is
+    not PEM, or a key that is not the certificate's, is said in one line at start (gRPC
+    itself only fails to listen, which reads like a busy port)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(s.tls_cert, s.tls_key)
+    except ssl.SSLError as e:
+        mismatch = "KEY_VALUES_MISMATCH" in str(e)
+        raise SettingsError(f"--tls-key {s.tls_key} is not the key of --tls-cert {s.tls_cert}" if mismatch else
+                            f"--tls-cert {s.tls_cert} and --tls-key {s.tls_key} must be a PEM certificate chain and "
+                            f"its PEM private key ({e.reason or e})") from None
+    if s.tls_client_ca:
+        try:
+            context.load_verify_locations(s.tls_client_ca)
+        except ssl.SSLError as e:
+            raise SettingsError(f"--tls-client-ca {s.tls_client_ca} is not a PEM CA bundle ({e.reason or e})") from None
 
 
 class TokenInterceptor(grpc.aio.ServerInterceptor):

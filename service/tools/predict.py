@@ -5,8 +5,8 @@ import sys
 
 import grpc
 
-from service.client import ClientError, NextWordClient
-from service.client.connect import add_address_flags, require_server, resolve_address
+from service.client import ClientError
+from service.client.connect import add_address_flags, connection, first_contact
 
 
 def add_arguments(p) -> None:
@@ -20,13 +20,13 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     if args.suggestions < 1:
         raise ClientError(f"-k must be at least 1, got {args.suggestions}")
-    address = resolve_address(args)
-    require_server(address)
-    with NextWordClient(address, timeout=args.timeout) as client:
+    conn = connection(args)
+    first_contact(conn)
+    with conn.client() as client:
         try:
             suggestions = client.predict(args.text, args.suggestions, args.probability, user=args.user)
         except grpc.RpcError as e:
-            raise ClientError(f"{address}: {e.code().name}: {e.details()}") from None
+            raise ClientError(f"{conn.address}: {e.code().name}: {e.details()}") from None
     if not suggestions and not suggestions.autocorrect:
         print("no suggestions: no word the model knows starts like that", file=sys.stderr)
         return 1

@@ -10,8 +10,8 @@ import sys
 
 import grpc
 
-from service.client import ClientError, NextWordClient
-from service.client.connect import add_address_flags, require_server, resolve_address
+from service.client import ClientError
+from service.client.connect import add_address_flags, connection, first_contact
 
 
 def add_arguments(p) -> None:
@@ -21,9 +21,10 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    address = resolve_address(args)
-    require_server(address)
-    with NextWordClient(address, timeout=args.timeout) as client:
+    conn = connection(args)
+    first_contact(conn)
+    address = conn.address
+    with conn.client() as client:
         try:
             data = client.export(args.user)
         except grpc.RpcError as e:

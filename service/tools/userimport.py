@@ -10,8 +10,8 @@ import sys
 
 import grpc
 
-from service.client import ClientError, NextWordClient
-from service.client.connect import add_address_flags, require_server, resolve_address
+from service.client import ClientError
+from service.client.connect import add_address_flags, connection, first_contact
 
 
 def add_arguments(p) -> None:
@@ -40,9 +40,10 @@ def read_words(path: str) -> dict[str, int]:
 
 def main(args) -> int:
     words = read_words(args.file)
-    address = resolve_address(args)
-    require_server(address)
-    with NextWordClient(address, timeout=args.timeout) as client:
+    conn = connection(args)
+    first_contact(conn)
+    address = conn.address
+    with conn.client() as client:
         try:
             learned = client.import_words(args.user, words)
         except grpc.RpcError as e:

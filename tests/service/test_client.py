@@ -1,5 +1,6 @@
 """The Python client against a server that goes away and comes back."""
 import argparse
+import re
 import threading
 import time
 
@@ -10,7 +11,7 @@ from conftest import SHIPPED_MODEL
 from helpers import ServerProcess
 from service.client import ClientError, NextWordClient
 from service.client.common import _target, stream_broke
-from service.client.connect import require_server, resolve_address
+from service.client.connect import add_address_flags, connection, require_server
 
 
 def test_addresses_become_one_balanced_target():
@@ -20,13 +21,36 @@ def test_addresses_become_one_balanced_target():
     assert _target("dns:///nextword.default.svc:50051") == "dns:///nextword.default.svc:50051"
 
 
-def test_the_default_address_follows_the_configured_port(monkeypatch):
-    args = argparse.Namespace(address=None, timeout=1.0)
-    monkeypatch.setenv("NEXTWORD_GRPC_PORT", "6123")
-    assert resolve_address(args) == "localhost:6123"
-    assert resolve_address(argparse.Namespace(address="h:1", timeout=1.0)) == "h:1"
+def flags(**given) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_address_flags(parser, timeout=1.0)
+    args = parser.parse_args([])
+    vars(args).update(given)
+    return args
+
+
+def test_the_connection_comes_from_flags_then_variables():
+    env = {"NEXTWORD_GRPC_PORT": "6123"}
+    assert connection(flags(), env).address == "localhost:6123"
+    assert connection(flags(address="h:1"), {"NEXTWORD_ADDRESS": "e:2"}).address == "h:1"
+    assert connection(flags(), {"NEXTWORD_ADDRESS": "e:2"}).address == "e:2"
+    conn = connection(flags(), {"NEXTWORD_AUTH_TOKEN": "s3", "NEXTWORD_TLS": "1"})
+    assert conn.token == "s3" and conn.tls and not conn.root_certificates
+    assert connection(flags(token="flag"), {"NEXTWORD_AUTH_TOKEN": "env"}).token == "flag"
     with pytest.raises(ClientError, match="--timeout must be positive"):
-        resolve_address(argparse.Namespace(address="h:1", timeout=0))
+        connection(flags(address="h:1", timeout=0))
+    with pytest.raises(ClientError, match="go together"):
+        connection(flags(tls_client_cert="c.pem"))
+    with pytest.raises(ClientError, match="cannot read the TLS CA"):
+        connection(flags(tls_ca="/nonexistent/ca.pem"))
+
+
+@pytest.mark.parametrize("address, said", [("localhost", "has no port: give host:port, e.g. localhost:50051"),
+                                           ("http://localhost:50051", "takes host:port, not a URL: localhost:50051?"),
+                                           ("localhost:http", "has no port")])
+def test_an_address_that_cannot_be_right_is_said_at_once(address, said):
+    with pytest.raises(ClientError, match=re.escape(said)):
+        connection(flags(address=address))
 
 
 def test_no_server_is_said_within_a_second():

@@ -1,5 +1,7 @@
 """TLS, mutual TLS and the shared token, with certificates made in the test."""
 import datetime
+import os
+import time
 
 import grpc
 import pytest
@@ -8,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import SHIPPED_MODEL
+from conftest import SHIPPED_MODEL, nextword
 from helpers import ServerProcess
 from service.client import NextWordClient
 
@@ -113,3 +115,52 @@ def test_shared_token(pki):
         assert server.health() == 1  # health stays open for probes: SERVING
     finally:
         server.stop()
+
+
+def test_tls_files_that_are_not_a_certificate_and_its_key_are_said_in_one_line(pki, tmp_path):
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    for cert, key, said in ((garbage, garbage, "must be a PEM certificate chain and its PEM private key"),
+                            (pki / "server_key", pki / "server_cert", "must be a PEM certificate chain"),
+                            (pki / "server_cert", pki / "client_key", "is not the key of --tls-cert")):
+        proc = nextword("serve", "--grpc-port", "0", "--metrics-port", "-1", "--tls-cert", cert, "--tls-key", key,
+                        "--data-dir", tmp_path, check=False)
+        assert proc.returncode == 2 and said in proc.stderr and "port in use" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_command_line_clients_speak_tls_and_the_token(pki):
+    server = ServerProcess("--model-dir", SHIPPED_MODEL, "--tls-cert", pki / "server_cert", "--tls-key", pki / "server_key",
+                           "--auth-token", "s3cret")
+    address = f"localhost:{server.port}"
+    try:
+        ok = nextword("predict", "how are yo", "--address", address, "--tls-ca", pki / "ca", env=token_env("s3cret"))
+        assert ok.stdout.startswith("you")
+        flag = nextword("predict", "how are yo", "--address", address, "--tls-ca", pki / "ca", "--token", "s3cret",
+                        env=token_env(None))
+        assert flag.stdout.startswith("you")
+        health = nextword("health", "--address", address, "--tls-ca", pki / "ca", env=token_env(None))
+        assert health.stdout.strip() == "SERVING"
+        for at, extra, said in ((server.address, [], "may speak TLS"), (address, ["--tls-ca", pki / "other_ca"], "is not trusted"),
+                                (address, ["--tls-ca", pki / "ca"], "UNAUTHENTICATED")):
+            started = time.monotonic()
+            proc = nextword("predict", "hi", "--address", at, *extra, env=token_env(None), check=False)
+            assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+            assert time.monotonic() - started < 5  # the interpreter's start included
+    finally:
+        server.stop()
+
+
+def test_a_wrong_address_is_said_in_about_a_second(server):
+    for address, said in ((f"127.0.0.1:{server.metrics_port}", "is not a gRPC server"),
+                          (server.address, "does not speak TLS")):
+        extra = ["--tls"] if "TLS" in said else []
+        started = time.monotonic()
+        proc = nextword("predict", "hi", "--address", address, *extra, check=False)
+        assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert time.monotonic() - started < 5
+
+
+def token_env(token):
+    env = {k: v for k, v in os.environ.items() if k != "NEXTWORD_AUTH_TOKEN"}
+    return env if token is None else {**env, "NEXTWORD_AUTH_TOKEN": token}

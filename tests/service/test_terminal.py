@@ -15,6 +15,7 @@ from conftest import ROOT, SHIPPED_MODEL, TINY_CORPUS, nextword
 from helpers import ServerProcess
 from model.data import load_text_files
 from model.engine.text import normalize, token_spans
+from service.client.connect import Connection
 from service.keyboard.terminal import TerminalKeyboard, stray_logs_silenced
 
 pytestmark = pytest.mark.slow  # see pyproject.toml
@@ -66,7 +67,7 @@ def test_savings_typed_in_the_terminal_equal_nextword_evaluate(server, tmp_path)
 
     async def session():
         with create_pipe_input() as pipe:
-            term = TerminalKeyboard(server.address, input=pipe, output=DummyOutput())
+            term = TerminalKeyboard(Connection(server.address, 2.0), input=pipe, output=DummyOutput())
             term.app.ttimeoutlen = 0.05  # a lone Esc is recognised quickly
             running = asyncio.ensure_future(term.run())
             for message in messages:
@@ -160,7 +161,7 @@ def test_unreachable_server_is_reported_and_typing_resumes_when_it_is_back(tmp_p
 
     async def session():
         with create_pipe_input() as pipe:
-            term = TerminalKeyboard(f"127.0.0.1:{port}", timeout=1.0, input=pipe, output=DummyOutput())
+            term = TerminalKeyboard(Connection(f"127.0.0.1:{port}", 1.0), input=pipe, output=DummyOutput())
             running = asyncio.ensure_future(term.run())
             for _ in range(400):
                 if "unreachable" in term.status:

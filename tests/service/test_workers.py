@@ -14,8 +14,7 @@ from grpc_health.v1 import health_pb2
 from conftest import ROOT, SHIPPED_MODEL, nextword
 from helpers import ServerProcess, free_port, wait_until
 from service.client import NextWordClient
-from service.server.settings import SettingsError
-from service.server.settings import cores, most_workers, worker_count
+from service.server.settings import SettingsError, cores, most_workers, worker_count
 from service.server.workers import Readiness
 
 pytestmark = pytest.mark.slow  # see pyproject.toml
