@@ -1,11 +1,14 @@
 """The offline pipeline end to end on a tiny real corpus, through the `nextword` command."""
 import json
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
-from conftest import TINY_CORPUS, TINY_MODEL_FLAGS, nextword
+from conftest import ROOT, TINY_CORPUS, TINY_MODEL_FLAGS, nextword
 from model.data import encode_messages, load_text_files
 from model.export import command as export
 from model.train import checkpoint
@@ -56,6 +59,8 @@ def test_export_writes_the_contract(tiny_model):
     manifest = json.loads((tiny_model / "manifest.json").read_text())
     assert manifest["sizes"]["vocab"] == len((tiny_model / "vocab.txt").read_text().splitlines()) == 300
     assert manifest["evaluation"]["lstm"]["ksr_3"] >= 0 and manifest["special_tokens"]["<s>"] == 1
+    digest = checkpoint.file_sha1(tiny_model.parent / "ckpt" / "best.pt")
+    assert manifest["version"].endswith("+" + digest[:8])  # two checkpoints never share a version
     session = ort.InferenceSession(str(tiny_model / "model.onnx"))
     assert [i.name for i in session.get_inputs()] == ["tokens", "h0", "c0"]
     assert [o.name for o in session.get_outputs()] == ["logprobs", "hn", "cn"]
@@ -83,3 +88,36 @@ def export_args(tiny_run, out):
     export.add_arguments(p)
     return p.parse_args(["--checkpoint", str(tiny_run / "ckpt" / "best.pt"), "--out", str(out),
                          "--evaluation", str(tiny_run / "eval.json"), "--corpus", str(TINY_CORPUS)])
+
+
+def test_a_run_is_never_overwritten_by_accident(tmp_path):
+    run = tmp_path / "r"
+    nextword("train", "--corpus", TINY_CORPUS, "--out", run, "--epochs", "1", *TINY_MODEL_FLAGS)
+    before = (run / "best.pt").read_bytes()
+    again = nextword("train", "--corpus", TINY_CORPUS, "--out", run, "--epochs", "1", *TINY_MODEL_FLAGS, check=False)
+    assert again.returncode == 2 and "holds a run already (last.pt, best.pt)" in again.stderr
+    assert (run / "best.pt").read_bytes() == before
+    forced = nextword("train", "--corpus", TINY_CORPUS, "--out", run, "--epochs", "1", "--seed", "9", "--force",
+                      *TINY_MODEL_FLAGS)
+    assert "--force: removed" in forced.stdout and (run / "best.pt").read_bytes() != before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_saves_a_checkpoint_to_resume_from(tmp_path, sig):
+    run = tmp_path / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "nextword", "train", "--corpus", str(TINY_CORPUS), "--out", str(run),
+                             "--epochs", "500", "--patience", "1000", "--progress-seconds", "0.3", *map(str, TINY_MODEL_FLAGS)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stdout:  # progress comes by time, without asking
+        lines.append(line)
+        if "tokens/s eta" in line:
+            break
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig and "Traceback" not in err, err
+    assert f"stopped ({signal.Signals(sig).name})" in out and str(run / "last.pt") in out
+    step = checkpoint.load(run / "last.pt")["progress"]["step"]
+    assert step > 0
+    resumed = nextword("train", "--corpus", TINY_CORPUS, "--out", run, "--epochs", "1", "--resume", *TINY_MODEL_FLAGS)
+    assert f"step {step}" in resumed.stdout.splitlines()[1] or "resumed from" in resumed.stdout

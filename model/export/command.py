@@ -68,7 +68,7 @@ def add_arguments(p) -> None:
                    help="JSON written by `nextword evaluate --model-dir DIR --personal --json` for a graph with the same "
                         "bytes as the one exported: its figures go into the card")
     p.add_argument("--name", default="", help="model name for the manifest (default: nextword-<corpus>-lstm)")
-    p.add_argument("--version", default="", help="model version for the manifest (default: the date and the corpus fingerprint)")
+    p.add_argument("--version", default="", help="model version for the manifest (default: the date and the checkpoint's digest)")
     p.add_argument("--int8", action="store_true", help="also write model.int8.onnx, dynamically quantised and checked against fp32")
     p.add_argument("--int8-only", action="store_true",
                    help="write only model.int8.onnx (4x smaller); its figures are measured through that graph")
@@ -196,15 +196,17 @@ def default_name(corpus_source: str) -> str:
     return f"nextword-{re.sub(r'[^a-z0-9]+', '-', stem.lower()).strip('-') or 'custom'}-lstm"
 
 
-def default_version(fingerprint: str) -> str:
-    return f"{datetime.date.today():%Y.%m.%d}+{fingerprint[:8]}"
+def default_version(checkpoint_sha1: str) -> str:
+    """The date and the checkpoint's digest: two exports of different checkpoints never share
+    a version (GetModelInfo and nextword_model_info tell them apart), the same one always does."""
+    return f"{datetime.date.today():%Y.%m.%d}+{checkpoint_sha1[:8]}"
 
 
 def manifest(args, payload: dict, model, evaluation: dict | None, checks: dict, graphs: list[str]) -> dict:
     cfg, corpus = model.cfg, payload.get("corpus", {})
     return {
         "name": args.name or default_name(corpus.get("source", "custom")),
-        "version": args.version or default_version(corpus.get("fingerprint", "")),
+        "version": args.version or default_version(payload["sha1"]),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tokenizer_version": TOKENIZER_VERSION,
         "graphs": graphs,
@@ -326,6 +328,7 @@ def main(args) -> int:
 
     out = check_args(args)
     payload = checkpoint.load(args.checkpoint)
+    payload["sha1"] = checkpoint.file_sha1(args.checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     umask = os.umask(0)

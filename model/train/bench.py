@@ -52,7 +52,7 @@ def pipeline(steps: int, log_every: int) -> list[float]:
     """tokens/s reported by `nextword train` itself, one figure per progress line."""
     with tempfile.TemporaryDirectory() as out:
         proc = subprocess.run([sys.executable, "-m", "nextword", "train", "--out", f"{out}/run", "--max-steps", str(steps),
-                               "--log-every", str(log_every), "--seed", str(RECIPE.seed)],
+                               "--log-every", str(log_every), "--progress-seconds", "1e9", "--seed", str(RECIPE.seed)],
                               capture_output=True, text=True, check=True)
     return [float(r.replace(",", "")) for r in re.findall(r"([\d,]+) tokens/s", proc.stdout)]
 

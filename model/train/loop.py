@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -121,6 +122,8 @@ class Trainer:
         if args.threads:
             torch.set_num_threads(args.threads)
         self.procs = Processes(args.device)
+        self.signal: int | None = None  # Ctrl-C or SIGTERM, once it comes
+        self.tokens_since, self.line_at = 0, time.time()  # since the last progress line
         resumed = checkpoint.load(self.out / "last.pt") if args.resume else None
         torch.manual_seed(args.seed)
         self._load_data(resumed)
@@ -199,15 +202,17 @@ class Trainer:
         args, state = self.args, self.state
         lengths = np.array([len(s) for s in self.train])
         batches = batch_indices(lengths, args.batch_size, args.seed + state["epoch"])
-        tokens, mark = 0, time.time()
         for b in range(state["batch_in_epoch"], len(batches)):
             loss, n = self.step(batches[b][self.procs.rank :: self.procs.world], len(batches))
-            tokens += n
+            self.tokens_since += n
             state.update(step=state["step"] + 1, batch_in_epoch=b + 1, train_seconds=time.time() - started,
                          tokens=state.get("tokens", 0) + n)
-            if state["step"] % args.log_every == 0:
-                self._log_progress(b, len(batches), loss, tokens / (time.time() - mark))
-                tokens, mark = 0, time.time()
+            if (args.log_every and state["step"] % args.log_every == 0) or time.time() - self.line_at >= args.progress_seconds:
+                self._log_progress(b, len(batches), loss, self.tokens_since / (time.time() - self.line_at))
+                self.tokens_since, self.line_at = 0, time.time()
+            if self.stop_asked():
+                self.save("last.pt")
+                raise Stopped(self.signal)
             out_of_time = args.max_minutes and state["train_seconds"] >= args.max_minutes * 60
             out_of_steps = args.max_steps and state["step"] >= args.max_steps
             if (args.eval_every and state["step"] % args.eval_every == 0) or out_of_time or out_of_steps:
@@ -225,12 +230,32 @@ class Trainer:
         self.procs.log(f"epoch {state['epoch'] + 1} step {b + 1}/{steps_per_epoch} loss {loss:.3f} "
                        f"{rate:,.0f} tokens/s eta {format_eta(max(eta, 0))}")
 
+    def stop_asked(self) -> bool:
+        """Did Ctrl-C or SIGTERM come (to any of the processes: they stop at the same step)?"""
+        asked = self.signal is not None
+        return (self.procs.sum(float(asked))[0] > 0) if self.procs.world > 1 else asked
+
+    def _ask_to_stop(self, signum, frame) -> None:
+        self.signal = signum  # the loop saves a checkpoint after the step it is in
+
     def run(self) -> None:
         started = time.time() - self.state["train_seconds"]
-        while self.state["epoch"] < self.args.epochs and self.run_epoch(started):
-            pass
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._ask_to_stop)
+        try:
+            while self.state["epoch"] < self.args.epochs and self.run_epoch(started):
+                pass
+        except Stopped as stop:
+            self.procs.log(f"stopped ({signal.Signals(stop.signum).name if stop.signum else 'asked'}) at epoch "
+                           f"{self.state['epoch'] + 1}, step {self.state['step']}: checkpoint {self.out / 'last.pt'}; "
+                           f"continue with: nextword train --out {self.out} --resume (and the same flags)")
+            self.close()
+            raise
         self.procs.log(f"done: best validation perplexity {self.state['best_valid_ppl']:.2f} after {self.state['step']} "
                        f"steps, {format_eta(self.state['train_seconds'])}; checkpoint {self.out / 'best.pt'}")
+        self.close()
+
+    def close(self) -> None:
         # DistributedDataParallel's reducer goes before its process group: torn down after it,
         # at exit, it aborted a rank now and then ("terminate called without an active exception")
         self.ddp = self.model
@@ -238,6 +263,18 @@ class Trainer:
         self.procs.close()
 
 
+class Stopped(Exception):
+    """Ctrl-C or SIGTERM during training: a checkpoint was saved."""
+
+    def __init__(self, signum: int | None):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def train(args) -> int:
-    Trainer(args).run()
+    """Train; 0 when done, 128 + the signal's number when stopped by one (a checkpoint saved)."""
+    try:
+        Trainer(args).run()
+    except Stopped as stop:
+        return 128 + (stop.signum or 0)
     return 0

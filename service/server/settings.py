@@ -140,10 +140,14 @@ def worker_count(setting: str) -> int:
 
 
 def data_path(s: Settings) -> Path:
+    """The data directory (--data-dir, else the XDG one); a file there is a one-line mistake."""
     if s.data_dir:
-        return Path(s.data_dir).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "nextword"
+        path = Path(s.data_dir).expanduser()
+    else:
+        path = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "nextword"
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"the data directory {path} is a file: give --data-dir a directory (made if missing)")
+    return path
 
 
 def user_secret_path(s: Settings) -> Path:

@@ -1,4 +1,5 @@
 """Predict, PredictStream and GetModelInfo against a real server on an ephemeral port."""
+import grpc
 import numpy as np
 import pytest
 
@@ -83,3 +84,29 @@ def test_model_info(client):
     assert info.vocab_size == manifest_vocab and info.execution_provider == EXPECTED_PROVIDER
     assert info.evaluation["ksr_3"] > 0 and info.baseline_evaluation["ksr_3"] > 0
     assert info.name and info.version and info.max_suggestions == 10
+
+
+def test_many_calls_in_flight_on_one_connection_are_answered_or_shed(server):
+    """README, "Load shedding": up to ~1,000 calls in flight on one connection, each gets an
+    answer or RESOURCE_EXHAUSTED (beyond that gRPC's transport itself cancels some)."""
+    import asyncio
+    import collections
+
+    from service.api.nextword.v1 import nextword_pb2 as pb
+    from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
+
+    async def go():
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            stub = pb_grpc.NextWordStub(channel)
+            await stub.Ping(pb.PingRequest())
+
+            async def one(i):
+                try:
+                    await stub.Predict(pb.PredictRequest(text=f"{i} how are yo"), timeout=60)
+                    return "OK"
+                except grpc.aio.AioRpcError as e:
+                    return e.code().name
+            return collections.Counter(await asyncio.gather(*(one(i) for i in range(800))))
+
+    codes = asyncio.run(go())
+    assert set(codes) <= {"OK", "RESOURCE_EXHAUSTED"} and codes["OK"] > 100, codes
