@@ -33,13 +33,16 @@ def feed(tokens, h0, c0) -> dict:
     return dict(zip(INPUTS, (tokens, h0, c0)))
 
 
-def rows_depend_on_each_other(graph: Path) -> bool:
-    """The int8 graph quantises activations per tensor (onnxruntime's dynamic quantisation:
-    one scale for all rows and steps of a call), so a row's answer would depend on what it
-    is batched with and on how its tokens were split into calls. Fed one row and one token
-    per call, it answers the same whatever was cached or batched: the service and the
-    evaluation feed it so."""
-    return graph.name == INT8_GRAPH
+PER_ROW = "per-row"  # manifest "int8_scheme" of an int8 graph whose rows are quantised each on its own
+
+
+def rows_depend_on_each_other(graph: Path, manifest: dict) -> bool:
+    """An int8 graph of an older export (onnxruntime's dynamic quantisation: one activation
+    scale per call, for all rows and steps) answers a row differently with other rows beside
+    it, and with its tokens split otherwise: it is fed one row and one token per call. An
+    int8 graph of today's export (manifest "int8_scheme": "per-row", model/export/quantize.py)
+    and every fp32 graph answer each row on its own, in batches and sequences."""
+    return graph.name == INT8_GRAPH and manifest.get("int8_scheme") != PER_ROW
 
 
 def graph_path(model_dir: Path, int8: bool) -> Path:

@@ -44,11 +44,10 @@ class Step:
 PROVIDER_OPTIONS = {CUDA: {"use_tf32": "0"}}
 
 
-# The int8 graph's DynamicQuantizeLinear and DynamicQuantizeLSTM have CPU kernels only
-# (onnxruntime's CUDA and TensorRT providers have none), so on a GPU it would copy tensors
-# between the devices around every quantised node, and it is fed one row per call anyway
-# (model.engine.contract.rows_depend_on_each_other): a GPU serves the fp32 graph.
-ON_CPU_ONLY = "its quantised operators have CPU kernels only"
+# The int8 graph is made for the CPU's integer kernels (an older export's DynamicQuantizeLSTM
+# has no CUDA or TensorRT kernel at all; today's QuantizeLinear/MatMulInteger mix with float
+# work at every step, copies a GPU would pay each time): a GPU serves the fp32 graph.
+ON_CPU_ONLY = "it is made for the CPU's integer kernels"
 FP32_FOR_GPU = "serve an fp32 model.onnx on a GPU (nextword export writes one unless --int8-only)"
 
 
@@ -113,7 +112,8 @@ def open_session(graph: Path, options: ort.SessionOptions, providers: list[str])
 class Graph:
     """One graph of the contract in an onnxruntime session: NumPy in, NumPy out."""
 
-    def __init__(self, path: Path, layers: int, hidden: int, provider: str = "auto", threads: int = 1):
+    def __init__(self, path: Path, layers: int, hidden: int, provider: str = "auto", threads: int = 1,
+                 one_at_a_time: bool = False):
         self.layers, self.hidden = layers, hidden
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -122,7 +122,7 @@ class Graph:
         self.session = start_session(path, options, provider)
         self.provider = self.session.get_providers()[0]
         self.graph = path.name
-        self.one_at_a_time = rows_depend_on_each_other(path)
+        self.one_at_a_time = one_at_a_time  # an older int8 graph: model.engine.contract.rows_depend_on_each_other
         check_signature(self.session, path)
 
     def zero_state(self, batch: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +173,8 @@ class Runtime(Graph):
                              f"this server has {TOKENIZER_VERSION}")
         if len(self.vocab) != sizes.get("vocab"):
             raise ModelError(f"vocab.txt has {len(self.vocab)} tokens, the manifest says {sizes.get('vocab')}")
-        super().__init__(graph_path(self.model_dir, int8), layers, hidden, provider, threads)
+        path = graph_path(self.model_dir, int8)
+        super().__init__(path, layers, hidden, provider, threads, rows_depend_on_each_other(path, self.manifest))
 
     @property
     def name(self) -> str:

@@ -39,10 +39,16 @@ def render(manifest: dict, train_args: dict, hardware: str, export_command: str,
         f"through a linear projection), hidden {sizes['hidden']}, {sizes['layers']} layer(s): "
         f"{sizes['parameters']:,} parameters; directory size {total_bytes / 1e6:.1f} MB.",
         f"- Graphs: {', '.join(manifest.get('graphs', []))}"
-        + (f" (int8: dynamic quantisation of the LSTM and the tied embedding/output matrix; top-1 the same as "
+        + (f" (int8: weights int8 per output column, the tied embedding/output matrix stored once, activations "
+           f"quantised row by row, so a row's answer is the same alone and in a batch (largest difference seen: "
+           f"{checks.get('int8_rows_alone_vs_batch', 0):.0e}); top-1 the same as "
            f"fp32's on {checks['int8_top1_agreement']:.2%} of the contexts of {checks['int8_check_messages']:,} test "
            f"messages, KSR@3 {checks['int8_ksr_3']:.2%} vs fp32's {checks['fp32_ksr_3']:.2%})"
            if "int8_top1_agreement" in checks else "") + ".",
+        f"- Blocklist: the vocabulary was checked against the default blocklist (model/engine/blocklist.txt, LDNOOBW "
+        f"English, CC BY 4.0): {manifest['blocklist']['in_vocabulary']} of its {manifest['blocklist']['words']} words "
+        f"are in it, and a server with the default --blocklist never suggests them (unless a user sent them)."
+        if manifest.get("blocklist") else "- Blocklist: not checked.",
         f"- Tokenizer version {manifest['tokenizer_version']} (model/engine/text.py).",
         f"- Trained {tr.get('epoch')} epochs ({tr.get('step'):,} steps) in {tr.get('train_seconds', 0) / 60:.0f} minutes "
         f"on {hardware}" + (f", {tr['tokens'] / max(tr['train_seconds'], 1):,.0f} tokens/s with validation"

@@ -32,24 +32,27 @@ from model.engine.contract import (
     INT8_GRAPH,
     MANIFEST,
     OUTPUTS,
+    PER_ROW,
     SHIPPED_MODEL,
     VOCAB,
     feed,
 )
 from model.engine.errors import UserError
 from model.engine.runtime import Graph
+from model.engine.suggest import blocklist
 from model.engine.text import BOS_ID, EOS_ID, NUM_ID, SPECIALS, TOKENIZER_VERSION, UNK_ID
 from model.evaluate import quality
 from model.evaluate.command import onnx_scorer, run_evaluation, torch_scorer
 from model.evaluate.typist import Typist
-from model.export import card
-from model.export.quantize import quantize
+from model.export import card, quantize
 from model.train.hardware import describe_hardware
 
 TOLERANCE = 1e-4          # max |logprob difference| accepted between onnxruntime and torch
 TOP = 10                  # and the top-10 tokens must be the same, in the same order
 INT8_MIN_AGREEMENT = 0.98  # int8 graph: top-1 the same as fp32's on at least this share of contexts
 INT8_MAX_KSR_LOSS = 0.002  # and KSR@3 at most 0.2 points below fp32's
+ROWS_TOLERANCE = 1e-6      # and a row's log-probabilities the same alone and in a batch of ROWS_BATCH
+ROWS_BATCH = 64
 
 
 class ExportError(UserError):
@@ -162,18 +165,38 @@ def compare(want: np.ndarray, got: np.ndarray, what: str) -> float:
 
 def check_int8(fp32: Path, int8: Path, layers: int, hidden: int, messages: list[str], vocab) -> dict:
     """The int8 graph against the fp32 one on real test messages, both fed as the service
-    feeds them: top-1 agreement over every context, and KSR@3."""
+    feeds them: top-1 agreement over every context, and KSR@3; and each row the same alone
+    as in a batch (`rows_identical`)."""
     seqs = encode_messages(messages, vocab)
-    rows = {name: onnx_scorer(Graph(g, layers, hidden, "cpu", threads=0))(seqs) for name, g in (("fp32", fp32), ("int8", int8))}
+    graphs = {name: Graph(g, layers, hidden, "cpu", threads=0) for name, g in (("fp32", fp32), ("int8", int8))}
+    rows = {name: onnx_scorer(graph)(seqs) for name, graph in graphs.items()}
     agree = np.mean(np.concatenate([a.argmax(1) == b.argmax(1) for a, b in zip(rows["fp32"], rows["int8"])]))
     ksr = {name: quality.evaluate(messages, vocab, replay(r))["ksr_3"] for name, r in rows.items()}
+    apart = rows_identical(graphs["int8"], seqs)
     report = {"int8_top1_agreement": round(float(agree), 4), "int8_ksr_3": ksr["int8"], "fp32_ksr_3": ksr["fp32"],
-              "int8_check_messages": len(messages)}
-    if agree < INT8_MIN_AGREEMENT or ksr["fp32"] - ksr["int8"] > INT8_MAX_KSR_LOSS:
+              "int8_check_messages": len(messages), "int8_rows_alone_vs_batch": apart}
+    if agree < INT8_MIN_AGREEMENT or ksr["fp32"] - ksr["int8"] > INT8_MAX_KSR_LOSS or apart > ROWS_TOLERANCE:
         raise ExportError(f"the int8 graph is too far from fp32: top-1 agreement {agree:.2%} (at least "
                           f"{INT8_MIN_AGREEMENT:.0%}), KSR@3 {ksr['int8']:.2%} vs {ksr['fp32']:.2%} "
-                          f"(at most {INT8_MAX_KSR_LOSS:.1%} below)")
+                          f"(at most {INT8_MAX_KSR_LOSS:.1%} below), a row alone vs in a batch of {ROWS_BATCH}: "
+                          f"{apart:.1e} (at most {ROWS_TOLERANCE:.0e})")
     return report
+
+
+def rows_identical(graph: Graph, seqs: list[np.ndarray]) -> float:
+    """The largest difference of a row's log-probabilities (and state) between running it
+    alone and in a batch of ROWS_BATCH real contexts, after a sequence call and a step."""
+    contexts = check_contexts(seqs, ROWS_BATCH, 8)
+    h, c = graph.zero_state(len(contexts))
+    batch = graph.run(contexts, h, c)
+    step = graph.run(contexts[:, :1], batch.h, batch.c)
+    worst = 0.0
+    for i in range(len(contexts)):
+        alone = graph.run(contexts[i : i + 1], h[:, i : i + 1], c[:, i : i + 1])
+        after = graph.run(contexts[i : i + 1, :1], alone.h, alone.c)
+        worst = max(worst, float(np.abs(alone.logprobs[0] - batch.logprobs[i]).max()),
+                    float(np.abs(alone.h[:, 0] - batch.h[:, i]).max()), float(np.abs(after.logprobs[0] - step.logprobs[i]).max()))
+    return worst
 
 
 def replay(rows: list[np.ndarray]):
@@ -187,7 +210,7 @@ def typist_figures(args, score, vocab, messages: list[str]) -> list[dict]:
     rates = [float(r) for r in args.typo_rates.split(",") if r.strip()]
     if rates and messages:
         print(f"typing the test split as a noisy typist at rates {', '.join(f'{r:g}' for r in rates)} ...", flush=True)
-    return [{k: v for k, v in Typist(vocab, rate).run(messages, score).items() if k != "examples"}
+    return [{k: v for k, v in Typist(vocab, rate, blocked=blocklist("default")).run(messages, score).items() if k != "examples"}
             for rate in rates if messages]
 
 
@@ -203,13 +226,16 @@ def default_version(checkpoint_sha1: str) -> str:
 
 
 def manifest(args, payload: dict, model, evaluation: dict | None, checks: dict, graphs: list[str]) -> dict:
-    cfg, corpus = model.cfg, payload.get("corpus", {})
+    cfg, corpus, model_vocab = model.cfg, payload.get("corpus", {}), payload["vocab"]
     return {
         "name": args.name or default_name(corpus.get("source", "custom")),
         "version": args.version or default_version(payload["sha1"]),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tokenizer_version": TOKENIZER_VERSION,
         "graphs": graphs,
+        **({"int8_scheme": PER_ROW} if INT8_GRAPH in graphs else {}),
+        "blocklist": {"list": "default", "words": len(blocked := blocklist("default")),
+                      "in_vocabulary": sum(t.lower() in blocked for t in model_vocab)},
         "sizes": {"vocab": cfg.vocab, "embedding": cfg.embedding, "hidden": cfg.hidden,
                   "layers": cfg.layers, "parameters": model.num_parameters()},
         "special_tokens": dict(zip(SPECIALS, (UNK_ID, BOS_ID, EOS_ID, NUM_ID))),
@@ -298,7 +324,7 @@ def build(args, payload: dict, out: Path, tmp: Path) -> dict:
     checks = verify(model, tmp / FP32_GRAPH, check_contexts(encode_messages(test, vocab)))
     cfg = model.cfg
     if args.int8 or args.int8_only:
-        checks["int8_embedding_tied"] = quantize(tmp / FP32_GRAPH, tmp / INT8_GRAPH)
+        quantize.write(quantize.weights_of(model), tmp / INT8_GRAPH)
         checks.update(check_int8(tmp / FP32_GRAPH, tmp / INT8_GRAPH, cfg.layers, cfg.hidden, test[: args.check_messages], vocab))
     if args.evaluation:
         evaluation = load_evaluation(args.evaluation, args.checkpoint)
@@ -307,7 +333,7 @@ def build(args, payload: dict, out: Path, tmp: Path) -> dict:
         print(f"evaluating {graph.name if graph else 'the checkpoint'} on the test split "
               "(pass --evaluation to reuse a saved one) ...", flush=True)
         score = onnx_scorer(Graph(graph, cfg.layers, cfg.hidden, "cpu", threads=0)) if graph else torch_scorer(model)
-        evaluation = run_evaluation(score, vocab, corpus, "test", 0)
+        evaluation = run_evaluation(score, vocab, corpus, "test", 0, blocklist("default"))
         evaluation["scored_by"] = graph.name if graph else "torch checkpoint"
     graph = tmp / INT8_GRAPH if args.int8_only or args.int8 else tmp / FP32_GRAPH
     typing = typist_figures(args, onnx_scorer(Graph(graph, cfg.layers, cfg.hidden, "cpu", threads=0)), vocab, corpus.splits["test"])
