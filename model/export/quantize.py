@@ -74,9 +74,15 @@ def iofg(w: np.ndarray) -> np.ndarray:
 
 
 def per_column(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """w (K, N) as int8 with a symmetric scale per column: (q, scale)."""
-    scale = np.abs(w).max(axis=0) / 127.0
-    scale[scale == 0] = 1.0
+    """w (K, N) as int8 with a symmetric scale per column: (q, scale). Weights that are int8
+    on one scale already (a checkpoint recovered from an older int8 graph) keep that grid
+    exactly: quantising them again per column would round every one of them a second time."""
+    whole = float(np.abs(w).max()) / 127.0 or 1.0
+    if np.abs(w / whole - np.rint(w / whole)).max() < 1e-3:
+        scale = np.full(w.shape[1], whole)
+    else:
+        scale = np.abs(w).max(axis=0) / 127.0
+        scale[scale == 0] = 1.0
     return np.clip(np.rint(w / scale), -127, 127).astype(np.int8), scale.astype(np.float32)
 
 

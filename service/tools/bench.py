@@ -46,7 +46,9 @@ def context_of(words: int) -> str:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model-dir", default=None, help="model directory to serve (default: the shipped model)")
+    p.add_argument("--model-dir", default=None,
+                   help="model directory to serve (default: the shipped model); several, comma-separated, are measured "
+                        "one after the other in this run (e.g. an older export beside a newer one)")
     p.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
     p.add_argument("--concurrency", default="1,16,64", help="client concurrency levels for the throughput table")
     p.add_argument("--server-args", default="", help="extra flags for the server, e.g. \"--max-batch 1\"")
@@ -252,9 +254,9 @@ def personal_rows(address: str, setup: str, args) -> None:
     print(row("Learn (a sent message)", setup, 1, learn, f"p50 {learn['p50'] / floor['p50']:.2f}x floor"), flush=True)
 
 
-def time_step(runtime, batch: int, seconds: float = 1.0) -> float:
-    """Median seconds of one token step for `batch` contexts (after one unmeasured run)."""
-    tokens = np.random.default_rng(batch).integers(4, len(runtime.vocab), (batch, 1))
+def time_step(runtime, batch: int, seconds: float = 1.0, steps: int = 1) -> float:
+    """Median seconds of feeding `steps` tokens to `batch` contexts (after one unmeasured run)."""
+    tokens = np.random.default_rng(batch).integers(4, len(runtime.vocab), (batch, steps))
     h, c = runtime.zero_state(batch)
     runtime.run(tokens, h, c)
     times, deadline = [], time.perf_counter() + seconds
@@ -276,25 +278,33 @@ def agreement(cpu, other) -> tuple[float, int, int]:
     return float(np.abs(want - got).max()), differ, len(tokens)
 
 
+def model_dirs(args) -> list[str]:
+    return args.model_dir.split(",") if args.model_dir else [Settings().model_dir]
+
+
 def model_rows(args, providers: list[str]) -> None:
-    """The model alone in this process, per provider: what batching can win before gRPC and Python."""
+    """The model alone in this process, per model and provider: what batching can win before
+    gRPC and Python; with the ratio of batch 64 to 64 single calls, and a context of 8 tokens."""
     if args.model_batches == "0":
         return
     batches = positive_numbers(args.model_batches, "--model-batches")
-    settings = Settings()
-    model_dir = args.model_dir or settings.model_dir
-    runtimes = {p: Runtime(model_dir, p, threads=settings.threads) for p in providers}
-    graph = next(iter(runtimes.values())).graph
-    print(f"model alone ({graph}), one token step in this process: median microseconds per call")
-    print(f"{'provider':<12}" + "".join(f"{f'batch {b}':>14}" for b in batches))
-    for provider, runtime in runtimes.items():
-        print(f"{provider:<12}" + "".join(f"{time_step(runtime, b) * 1e6:>14,.0f}" for b in batches), flush=True)
-    cpu = runtimes.get("cpu") or Runtime(model_dir, "cpu", threads=settings.threads)
-    for provider, runtime in runtimes.items():
-        if provider != "cpu":
-            diff, differ, n = agreement(cpu, runtime)
-            print(f"logprobs on {provider} vs cpu, after 12 tokens: max |diff| {diff:.1e}, top-10 differs in {differ} of {n} contexts")
-    print()
+    threads = Settings().threads
+    for model_dir in model_dirs(args):
+        runtimes = {p: Runtime(model_dir, p, threads=threads) for p in providers}
+        first = next(iter(runtimes.values()))
+        fed = "one row and one token per call" if first.one_at_a_time else "batched, a sequence in one call"
+        print(f"model alone ({model_dir}, {first.graph}, {fed}): median microseconds per call")
+        print(f"{'provider':<12}" + "".join(f"{f'batch {b}':>14}" for b in batches) + f"{'64 / (64 x 1)':>15}{'8 tokens':>10}")
+        for provider, runtime in runtimes.items():
+            times = {b: time_step(runtime, b) for b in sorted(set(batches) | {1, 64})}
+            print(f"{provider:<12}" + "".join(f"{times[b] * 1e6:>14,.0f}" for b in batches)
+                  + f"{times[64] / (64 * times[1]):>15.2f}{time_step(runtime, 1, steps=8) * 1e6:>10,.0f}", flush=True)
+        cpu = runtimes.get("cpu") or Runtime(model_dir, "cpu", threads=threads)
+        for provider, runtime in runtimes.items():
+            if provider != "cpu":
+                diff, differ, n = agreement(cpu, runtime)
+                print(f"logprobs on {provider} vs cpu, after 12 tokens: max |diff| {diff:.1e}, top-10 differs in {differ} of {n} contexts")
+        print()
 
 
 def main(args) -> int:
@@ -308,19 +318,20 @@ def main(args) -> int:
     model_rows(args, providers)
     print(f"{args.seconds:g} s per measurement; latencies in microseconds; server flags: {args.server_args or '(none)'}")
     print(f"{'':<34}{'provider/wk':>12}{'conc':>5}{'req/s':>10}{'p50':>10}{'p99':>10}")
-    first = True
-    for provider in providers:
-        for w in workers:
-            proc, address = start_server(args.model_dir, f"--provider {provider} --workers {w} {args.server_args}")
-            n = int(w) if w.isdigit() else (os.cpu_count() or 1)
-            setup = f"{provider}/{w}"
-            try:
-                throughput_rows(address, setup, levels, args, n)
-                if first and args.workload == "typing":
-                    keystroke_rows(address, setup, args)
-                    personal_rows(address, setup, args)
-                first = False
-            finally:
-                proc.terminate()
-                proc.wait(30)
+    first, several = True, len(model_dirs(args)) > 1
+    for model_dir, provider, w in ((m, p, w) for m in model_dirs(args) for p in providers for w in workers):
+        if several:
+            print(f"model {model_dir}:", flush=True)
+        proc, address = start_server(model_dir, f"--provider {provider} --workers {w} {args.server_args}")
+        n = int(w) if w.isdigit() else (os.cpu_count() or 1)
+        setup = f"{provider}/{w}"
+        try:
+            throughput_rows(address, setup, levels, args, n)
+            if first and args.workload == "typing":
+                keystroke_rows(address, setup, args)
+                personal_rows(address, setup, args)
+            first = False
+        finally:
+            proc.terminate()
+            proc.wait(30)
     return 0

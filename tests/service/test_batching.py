@@ -46,11 +46,30 @@ def test_steps_queued_together_share_runs_grouped_by_length(runtime):
 
     steps, results = asyncio.run(scenario())
     assert sorted(recorder.shapes) == [(2, 2), (3, 1)]  # one run per length, all queued steps in it
-    for ids, (logprobs, h, c) in zip(steps, results):  # each caller gets its own row
+    for ids, (logprobs, h, c) in zip(steps, results):  # each caller gets its own row: exactly its answer alone
         h0, c0 = zero(runtime)
         alone = runtime.run(np.array([ids], np.int64), h0[:, None], c0[:, None])
-        np.testing.assert_allclose(logprobs, alone.logprobs[0], atol=1e-5)
-        np.testing.assert_allclose(h, alone.h[:, 0], atol=1e-5)
+        np.testing.assert_array_equal(logprobs, alone.logprobs[0])
+        np.testing.assert_array_equal(h, alone.h[:, 0])
+        np.testing.assert_array_equal(c, alone.c[:, 0])
+
+
+def test_the_shipped_graph_answers_a_row_the_same_alone_in_a_batch_and_token_by_token(runtime):
+    """Its rows are quantised each on its own (model/export/quantize.py): batching and
+    sequences change nothing, to the bit."""
+    assert not runtime.one_at_a_time
+    tokens = np.random.default_rng(3).integers(4, len(runtime.vocab), (64, 6)).astype(np.int64)
+    h, c = runtime.zero_state(64)
+    batch = runtime.run(tokens, h, c)
+    for i in range(0, 64, 9):
+        alone = runtime.run(tokens[i : i + 1], h[:, :1], c[:, :1])
+        stepped_h, stepped_c = h[:, :1], c[:, :1]
+        for t in range(tokens.shape[1]):
+            step = runtime.run(tokens[i : i + 1, t : t + 1], stepped_h, stepped_c)
+            stepped_h, stepped_c = step.h, step.c
+        for got in (alone, step):
+            np.testing.assert_array_equal(got.logprobs[0], batch.logprobs[i])
+            np.testing.assert_array_equal(got.h[:, 0], batch.h[:, i])
 
 
 def test_a_cancelled_call_costs_no_model_step(runtime):
