@@ -64,3 +64,19 @@ def client(server):
 
     with NextWordClient(server.address, timeout=5) as c:
         yield c
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    """A real redis-server for the module's tests (nothing saved to disk)."""
+    from helpers import Redis  # tests/helpers.py imports this module: import it late
+
+    r = Redis()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request):
+    """(user store, Redis URL) for servers a test makes: each test runs on SQLite and on Redis."""
+    return request.param, request.getfixturevalue("redis_server").url if request.param == "redis" else ""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SHIPPED_MODEL
-from helpers import PersonalServer, Redis, invented, wait_until
+from helpers import PersonalServer, invented, wait_until
 from model.data import load_chitchat
 from model.engine.personal import message_entries
 from model.engine.runtime import Runtime
@@ -17,18 +17,6 @@ from model.evaluate import quality
 from model.evaluate.command import onnx_scorer
 
 pytestmark = pytest.mark.slow  # real servers
-
-
-@pytest.fixture(scope="module")
-def redis_server():
-    r = Redis()
-    yield r
-    r.stop()
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request):
-    return request.param, request.getfixturevalue("redis_server").url if request.param == "redis" else ""
 
 
 def texts(strip) -> list[str]:

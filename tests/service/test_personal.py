@@ -13,13 +13,6 @@ from service.client import NextWordClient, sign_user
 NAME = "Zorblax"  # outside the vocabulary, and written by nobody else: any sight of it is a leak
 
 
-@pytest.fixture(scope="module")
-def redis_server():
-    r = Redis()
-    yield r
-    r.stop()
-
-
 
 
 @pytest.fixture(scope="module", params=["sqlite", "redis"])

@@ -7,7 +7,14 @@ import pytest
 from conftest import SHIPPED_MODEL
 from model.engine.personal import MIN_COUNT
 from model.engine.runtime import Runtime
-from service.server.errors import Busy, InvalidInput, PersonalOff, Unavailable, Unsigned, WrongSignature
+from service.server.errors import (
+    Busy,
+    InvalidInput,
+    PersonalOff,
+    Unavailable,
+    Unsigned,
+    WrongSignature,
+)
 from service.server.metrics import Metrics
 from service.server.predictor import Predictor
 from service.server.security import UserKeys

@@ -9,25 +9,12 @@ import grpc
 import pytest
 
 from conftest import nextword
-from helpers import PersonalServer, Redis, at, invented, wait_until
+from helpers import PersonalServer, at, invented, wait_until
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.server.security import UserKeys
 
 pytestmark = pytest.mark.slow  # real servers, restarts
-
-
-@pytest.fixture(scope="module")
-def redis_server():
-    r = Redis()
-    yield r
-    r.stop()
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request):
-    """(store, redis URL) for servers made in the test."""
-    return request.param, request.getfixturevalue("redis_server").url if request.param == "redis" else ""
 
 
 def texts(strip) -> list[str]:
