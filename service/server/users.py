@@ -43,6 +43,7 @@ log = logging.getLogger("nextword.users")
 LOAD_WAIT = 0.5            # seconds a keystroke or a Learn waits for the store
 FLUSH_EVERY = 0.5          # seconds between writes of what was learned
 REFRESH_EVERY = 1.0        # seconds a cached model serves before it is checked against the store again
+RETRY_EVERY = 1.0          # seconds after the store failed before a keystroke asks it again
 EXPIRE_EVERY = 3600.0      # seconds between sweeps for expired users (at most)
 MAX_PENDING_USER = 10_000  # entries waiting to be written for one user, at most
 MAX_PENDING = 200_000      # entries waiting to be written for everyone, at most
@@ -112,6 +113,7 @@ class Users:
         self.reader = ThreadPoolExecutor(1, thread_name_prefix="user-store-read")
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="user-store-write")
         self.up = True
+        self.failed_at = -math.inf  # monotonic time of the store's last failure
         self.metrics.store_up.set(1)
         self._task: asyncio.Task | None = None
 
@@ -124,6 +126,7 @@ class Users:
             result = await asyncio.get_running_loop().run_in_executor(thread, fn, *args)
         except StoreDown as e:
             self.metrics.store_errors.labels(operation).inc()
+            self.failed_at = self.clock.monotonic()
             if self.up:
                 self.up = False
                 self.metrics.store_up.set(0)
@@ -144,6 +147,8 @@ class Users:
         if cached is not None and self.clock.monotonic() - cached.checked <= REFRESH_EVERY:
             self.cache.move_to_end(user)
             return cached.model
+        if not self.up and self.clock.monotonic() - self.failed_at < RETRY_EVERY:
+            return None  # the store just failed: keystrokes do not wait for it again at once
         try:
             cached = await asyncio.wait_for(asyncio.shield(self._current(user)), LOAD_WAIT)
         except (StoreDown, asyncio.TimeoutError):

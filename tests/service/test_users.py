@@ -197,6 +197,8 @@ def test_with_the_store_down_a_keystroke_goes_on_without_personalization():
             assert await users.model("newcomer") is None
             assert sample(metrics, "nextword_user_store_up") == 0
             r.start()  # an empty Redis (this one keeps nothing on disk), answering again
+            assert await users.model("u") is None  # within a second of a failure keystrokes do not ask again
+            clock.advance(users_mod.RETRY_EVERY)
             assert await users.model("u") is not None
             assert sample(metrics, "nextword_user_store_up") == 1
             await users.close()
