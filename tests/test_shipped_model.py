@@ -50,6 +50,8 @@ def test_shipped_model_directory_is_small_enough():
 def test_the_shipped_int8_graph_passed_its_checks_and_was_scored_itself():
     manifest = json.loads((SHIPPED_MODEL / "manifest.json").read_text())
     checks = manifest["export_checks"]
-    assert manifest["graphs"] == ["model.int8.onnx"] and checks["int8_embedding_tied"]
+    assert manifest["graphs"] == ["model.int8.onnx"] and manifest["int8_scheme"] == "per-row"
     assert checks["int8_top1_agreement"] >= 0.98 and checks["fp32_ksr_3"] - checks["int8_ksr_3"] <= 0.002
+    assert checks["int8_rows_alone_vs_batch"] <= 1e-6
+    assert manifest["blocklist"]["in_vocabulary"] >= 0
     assert manifest["evaluation"]["scored_by"] == "model.int8.onnx"

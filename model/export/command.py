@@ -275,15 +275,19 @@ def load_personal(paths: list[str], graph: Path) -> list[dict]:
     return found
 
 
-def export_command(args, out: Path) -> str:
-    """The `nextword export` command line that wrote this directory."""
+def export_command(args, out: Path, payload: dict) -> str:
+    """The `nextword export` command line that wrote this directory (after the recovery of its
+    checkpoint from an older int8 graph, when it was so: scripts/recover-checkpoint)."""
     flags = [f"--checkpoint {args.checkpoint}", f"--out {out}"]
     flags += [f"--corpus {' '.join(args.corpus)}"] if args.corpus else []
     flags += [f"--evaluation {args.evaluation}"] if args.evaluation else []
     flags += [f"--personal-evaluation {' '.join(args.personal_evaluation)}"] if args.personal_evaluation else []
     flags += [f"--{f.replace('_', '-')}" for f in ("int8", "int8_only", "replace_shipped_model", "force") if getattr(args, f)]
     flags += [f"--{f} {getattr(args, f)}" for f in ("name", "version") if getattr(args, f)]
-    return "nextword export " + " ".join(flags)
+    command = "nextword export " + " ".join(flags)
+    if payload.get("recovered_from"):
+        command = f"scripts/recover-checkpoint {Path(payload['recovered_from'].split(' ')[0]).parent} {args.checkpoint}\n{command}"
+    return command
 
 
 def write_card(directory: Path, meta: dict, payload: dict, command: str) -> None:
@@ -345,7 +349,7 @@ def build(args, payload: dict, out: Path, tmp: Path) -> dict:
     meta["typing"] = typing
     meta["personal"] = load_personal(args.personal_evaluation, graph)
     (tmp / MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")
-    write_card(tmp, meta, payload, export_command(args, out))
+    write_card(tmp, meta, payload, export_command(args, out, payload))
     return meta
 
 

@@ -151,6 +151,17 @@ class TerminalKeyboard:
                 self.keyboard.clear()
             after(event)
 
+        self._user_keys(kb, after)
+
+        @kb.add("c-c")
+        @kb.add("c-d")
+        def _(event):
+            event.app.exit()
+
+        return kb
+
+    def _user_keys(self, kb: KeyBindings, after) -> None:
+        """Keys that act for the user: remove a suggestion, incognito."""
         for key, slot in SLOTS:
             @kb.add("c-x", key)
             def _(event, slot=slot):
@@ -165,13 +176,6 @@ class TerminalKeyboard:
         def _(event):
             self.incognito = not self.incognito
             after(event)
-
-        @kb.add("c-c")
-        @kb.add("c-d")
-        def _(event):
-            event.app.exit()
-
-        return kb
 
     # ---- talking to the server ----------------------------------------------------------
 

@@ -5,7 +5,8 @@ import time
 import pytest
 
 from helpers import Redis, at
-from service.server.stores import RedisStore, Snapshot, SqliteStore, StoreDown
+from service.server.redis_store import RedisStore
+from service.server.stores import Snapshot, SqliteStore, StoreDown
 
 EMPTY = Snapshot({}, set(), 0, 0)
 

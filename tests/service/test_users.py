@@ -10,7 +10,8 @@ from helpers import Redis, at, invented
 from service.server import users as users_mod
 from service.server.errors import Unavailable
 from service.server.metrics import Metrics
-from service.server.stores import RedisStore, SqliteStore
+from service.server.redis_store import RedisStore
+from service.server.stores import SqliteStore
 from service.server.users import Outcome, Users
 
 
