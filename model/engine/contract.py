@@ -36,6 +36,12 @@ def feed(tokens, h0, c0) -> dict:
 PER_ROW = "per-row"  # manifest "int8_scheme" of an int8 graph whose rows are quantised each on its own
 
 
+def pads(graph: Path, manifest: dict) -> bool:
+    """Does the graph take a negative token id as padding (the row's state goes through that
+    step unchanged)? Today's int8 graph does, so contexts of different lengths share a call."""
+    return graph.name == INT8_GRAPH and manifest.get("int8_scheme") == PER_ROW
+
+
 def rows_depend_on_each_other(graph: Path, manifest: dict) -> bool:
     """An int8 graph of an older export (onnxruntime's dynamic quantisation: one activation
     scale per call, for all rows and steps) answers a row differently with other rows beside

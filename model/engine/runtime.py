@@ -20,6 +20,7 @@ from model.engine.contract import (
     feed,
     graph_path,
     read_manifest,
+    pads,
     rows_depend_on_each_other,
 )
 from model.engine.text import TOKENIZER_VERSION, Vocab
@@ -113,8 +114,9 @@ class Graph:
     """One graph of the contract in an onnxruntime session: NumPy in, NumPy out."""
 
     def __init__(self, path: Path, layers: int, hidden: int, provider: str = "auto", threads: int = 1,
-                 one_at_a_time: bool = False):
+                 one_at_a_time: bool = False, pads: bool = False):
         self.layers, self.hidden = layers, hidden
+        self.pads = pads  # negative token ids are padding (model.engine.contract.pads)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -174,7 +176,8 @@ class Runtime(Graph):
         if len(self.vocab) != sizes.get("vocab"):
             raise ModelError(f"vocab.txt has {len(self.vocab)} tokens, the manifest says {sizes.get('vocab')}")
         path = graph_path(self.model_dir, int8)
-        super().__init__(path, layers, hidden, provider, threads, rows_depend_on_each_other(path, self.manifest))
+        super().__init__(path, layers, hidden, provider, threads, rows_depend_on_each_other(path, self.manifest),
+                         pads(path, self.manifest))
 
     @property
     def name(self) -> str:

@@ -15,7 +15,9 @@ contract's signature (tokens (B, T), h0, c0 -> logprobs, hn, cn) and computes:
 
 Weights are int8 with one scale per output column (symmetric). Integer products are exact
 and every float operation is row by row, so a row's log-probabilities are the same alone
-and in any batch (export checks it: `rows_identical`). The tied matrix is stored once and
+and in any batch (export checks it: `rows_identical`). A negative token id is padding: the
+row's state goes through that step unchanged, so contexts of different lengths share a call
+(right-padded) and each still gets exactly its own answer. The tied matrix is stored once and
 serves both the input lookup and the output layer: the directory stays near 8 MB.
 
 `graph(weights, int8=False)` builds the same graph in float32: the reference the int8 one
@@ -119,7 +121,7 @@ class Graph:
             self.zero = c(np.array(ZERO, np.uint8), "zero")
             self.h_scale = c(np.array(H_SCALE, np.float32), "h_scale")
             self.axis1 = c(np.array([1], np.int64), "axis1")
-        self.axis0 = c(np.array([0], np.int64), "axis0")
+        self.axis0, self.axis2 = c(np.array([0], np.int64), "axis0"), c(np.array([2], np.int64), "axis2")
         self.table = self.matrix(w.embedding.T, "table")  # (E, V): the input lookup and the output layer
         self.layer_weights = [(self.matrix(iofg(w.w_ih[n]).T, f"w_ih{n}"), self.matrix(iofg(w.w_hh[n]).T, f"w_hh{n}"),
                                c(iofg(w.bias[n]).astype(np.float32), f"bias{n}")) for n in range(w.layers)]
@@ -182,22 +184,27 @@ class Graph:
             h, c = self.cell(body, n, x_w, hs[n], cs[n])
             new_h.append(h)
             new_c.append(c)
-        outputs = [body.op("Identity", [v], f"{kind}{n}_out") for kind, vs in (("h", new_h), ("c", new_c))
-                   for n, v in enumerate(vs)]
+        # a padding position (token id < 0) leaves the row's state as it was
+        outputs = [body.op("Where", ["real_t", v, old], f"{kind}{n}_out") for kind, vs, olds in (("h", new_h, hs), ("c", new_c, cs))
+                   for n, (v, old) in enumerate(zip(vs, olds))]
         state = lambda name, size: helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", size])  # noqa: E731
-        return helper.make_graph(body.nodes, "step", [state(x, w.hidden) for x in hs + cs] + [state("xw_t", 4 * w.hidden)],
-                                 [state(x, w.hidden) for x in outputs], body.inits)
+        inputs = [state(x, w.hidden) for x in hs + cs] + [state("xw_t", 4 * w.hidden),
+                                                           helper.make_tensor_value_info("real_t", TensorProto.BOOL, ["batch", 1])]
+        return helper.make_graph(body.nodes, "step", inputs, [state(x, w.hidden) for x in outputs], body.inits)
 
     def build(self):
         g, w = self.top, self.w
         H, L, V = w.hidden, w.layers, w.embedding.shape[0]
-        flat = g.op("Reshape", [INPUTS[0], g.const(np.array([-1], np.int64), "flat")])
+        tokens = g.op("Max", [INPUTS[0], g.const(np.array(0, np.int64), "first_id")])  # padding (< 0) reads id 0 ...
+        real = g.op("GreaterOrEqual", [INPUTS[0], g.const(np.array(0, np.int64), "zero_id")])
+        real = g.op("Unsqueeze", [g.op("Transpose", [real], perm=[1, 0]), self.axis2])  # ... and is masked out: (T, B, 1)
+        flat = g.op("Reshape", [tokens, g.const(np.array([-1], np.int64), "flat")])
         shape = g.op("Concat", [g.op("Shape", [INPUTS[0]]), g.const(np.array([4 * H], np.int64), "gates")], axis=0)
         x_w = g.op("Transpose", [g.op("Reshape", [self.embed_times_w(flat), shape])], perm=[1, 0, 2])  # (T, B, 4H)
         h0 = g.op("Split", [INPUTS[1]], outputs=L, axis=0) if L > 1 else INPUTS[1]
         c0 = g.op("Split", [INPUTS[2]], outputs=L, axis=0) if L > 1 else INPUTS[2]
         layers = lambda x: [g.op("Squeeze", [v, self.axis0]) for v in ([x] if L == 1 else x)]  # noqa: E731
-        states = g.op("Scan", layers(h0) + layers(c0) + [x_w], outputs=2 * L, body=self.step_body(), num_scan_inputs=1)
+        states = g.op("Scan", layers(h0) + layers(c0) + [x_w, real], outputs=2 * L, body=self.step_body(), num_scan_inputs=2)
         states = [states] if isinstance(states, str) else states
         for name, part in ((OUTPUTS[1], states[:L]), (OUTPUTS[2], states[L:])):
             g.nodes.append(helper.make_node("Concat", [g.op("Unsqueeze", [s, self.axis0]) for s in part], [name], axis=0))

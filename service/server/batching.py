@@ -1,8 +1,9 @@
 """Micro-batching: concurrent model steps share one onnxruntime call.
 
 Callers await `step(tokens, h, c)`. One worker takes what is queued (up to max_batch,
-after waiting at most max_wait for more), groups it by number of tokens (a batch needs
-one shape), and runs each group in a thread, so the event loop keeps serving meanwhile.
+after waiting at most max_wait for more) and runs it in a thread, so the event loop keeps
+serving meanwhile: all in one call, right-padded, where the graph takes padding (today's
+int8 graph), else grouped by number of tokens (a batch needs one shape).
 Whatever arrives while a call runs is batched into the next one. A full queue refuses
 new steps (load shedding) instead of letting latency grow without bound.
 """
@@ -18,6 +19,9 @@ import numpy as np
 
 from model.engine.runtime import Runtime
 from service.server.errors import Busy
+
+
+PADDING = -1  # a token id that leaves a row's state as it is (model.engine.contract.pads)
 
 
 class Overloaded(Busy):
@@ -69,8 +73,8 @@ class MicroBatcher:
             if not self._queue:
                 self._wake.clear()
             groups: dict[int, list[_Item]] = {}
-            for item in batch:
-                groups.setdefault(len(item.tokens), []).append(item)
+            for item in batch:  # a graph that takes padding runs them all at once, right-padded
+                groups.setdefault(0 if self.runtime.pads else len(item.tokens), []).append(item)
             for items in groups.values():
                 await self._run_group(items)
 
@@ -86,7 +90,9 @@ class MicroBatcher:
         started = time.perf_counter()
         for item in items:
             self.metrics.queue_wait.observe(started - item.queued_at)
-        tokens = np.stack([i.tokens for i in items])
+        tokens = np.full((len(items), max(len(i.tokens) for i in items)), PADDING, np.int64)
+        for row, item in enumerate(items):
+            tokens[row, : len(item.tokens)] = item.tokens
         h = np.stack([i.h for i in items], axis=1)
         c = np.stack([i.c for i in items], axis=1)
         try:

@@ -16,11 +16,12 @@ def runtime():
 
 
 class Recorder:
-    """Wraps the runtime's run to record each batch's shape (B, T)."""
+    """Wraps the runtime's run to record each batch's shape (B, T); `pads` as the graph, or not."""
 
-    def __init__(self, runtime):
+    def __init__(self, runtime, pads: bool | None = None):
         self.runtime, self.shapes = runtime, []
         self.layers, self.hidden = runtime.layers, runtime.hidden
+        self.pads = runtime.pads if pads is None else pads
 
     def run(self, tokens, h, c):
         self.shapes.append(tokens.shape)
@@ -32,8 +33,11 @@ def zero(runtime):
     return h[:, 0], c[:, 0]
 
 
-def test_steps_queued_together_share_runs_grouped_by_length(runtime):
-    recorder = Recorder(runtime)
+@pytest.mark.parametrize("pads", [True, False])
+def test_steps_queued_together_share_runs(runtime, pads):
+    """Padded into one run where the graph takes padding (the shipped one does), else one
+    run per length; either way each caller gets exactly its answer alone."""
+    recorder = Recorder(runtime, pads)
 
     async def scenario():
         batcher = MicroBatcher(recorder, Metrics(), max_batch=16, max_wait_s=0.01, max_queue=64)
@@ -45,7 +49,7 @@ def test_steps_queued_together_share_runs_grouped_by_length(runtime):
         return steps, results
 
     steps, results = asyncio.run(scenario())
-    assert sorted(recorder.shapes) == [(2, 2), (3, 1)]  # one run per length, all queued steps in it
+    assert sorted(recorder.shapes) == ([(5, 2)] if pads else [(2, 2), (3, 1)])
     for ids, (logprobs, h, c) in zip(steps, results):  # each caller gets its own row: exactly its answer alone
         h0, c0 = zero(runtime)
         alone = runtime.run(np.array([ids], np.int64), h0[:, None], c0[:, None])
