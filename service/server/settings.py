@@ -39,7 +39,7 @@ class Settings:
     workers: str = _doc("1", "server processes sharing the gRPC port (SO_REUSEPORT), each with its own model, cache and "
                              "batcher, one /metrics for all; auto: one per core; at most 4 per core and one per 512 MB "
                              "of memory")
-    max_batch: int = _doc(16, "most model steps run together in one onnxruntime call")
+    max_batch: int = _doc(64, "most model steps run together in one onnxruntime call")
     max_wait_us: int = _doc(0, "how long a model step waits for others to batch with (microseconds)")
     cache_size: int = _doc(2048, "contexts kept in the state cache (about 43 kB each for the shipped model)")
     max_context_tokens: int = _doc(512, "only the last N tokens of the text feed the model")

@@ -82,12 +82,15 @@ def start_supervisor(tmp_path, workers: int):
     return proc, port
 
 
-@pytest.mark.parametrize("after", [0.0, 1.0])
+@pytest.mark.parametrize("after", [0.0, 1.0, "serving"])
 def test_a_supervisor_killed_while_workers_start_leaves_nothing_running(tmp_path, after):
     workers = min(4, most_workers())
     proc, port = start_supervisor(tmp_path, workers)
     assert wait_until(lambda: worker_pids(proc.pid), timeout=20, every=0.01)
-    time.sleep(after)  # workers just spawned (importing), or loading the model
+    if after == "serving":
+        assert "serving on" in proc.stdout.readline()
+    else:
+        time.sleep(after)  # workers just spawned (importing), or loading the model
     pids = worker_pids(proc.pid)
     proc.kill()
     proc.wait()
