@@ -17,8 +17,10 @@ The promises (README, "Personal suggestions"), and how they are kept:
   changes nothing here.
 - A keystroke never fails because of the store and never waits for it longer than LOAD_WAIT.
 - Fair. A user has at most MAX_PENDING_USER entries waiting, everyone MAX_PENDING; beyond,
-  BUSY. Reads (a keystroke's user) and writes run on threads of their own, so a keystroke
-  never queues behind a big write.
+  BUSY, and that user's messages are BUSY unread until the next write (reading a refused
+  message cost more than the refusal: a user sending 8 KB nonstop slowed others' keystrokes
+  tenfold). Reads (a keystroke's user) and writes run on threads of their own, so a
+  keystroke never queues behind a big write.
 
 Time comes from `clock` (tests pass a fake one). Logs and metrics say when the store is down
 or back, and why learning was dropped; never a user, a key or a word.
@@ -108,6 +110,7 @@ class Users:
         self.pending: dict[tuple[str, int], Pending] = {}   # (user, generation) -> learning to write
         self.writing: dict[tuple[str, int], Pending] = {}   # ... being written now
         self.waiting: Counter[str] = Counter()              # entries pending or being written, per user
+        self.full: set[str] = set()                         # users told BUSY since the last write
         self.checks: dict[str, asyncio.Future] = {}          # one check or load per user at a time
         self.forgotten: OrderedDict[str, int] = OrderedDict()  # user -> generation after our last Forget
         self.reader = ThreadPoolExecutor(1, thread_name_prefix="user-store-read")
@@ -202,7 +205,7 @@ class Users:
 
     async def learn(self, user: str, message: str) -> Learned:
         """Count a sent message for the user (see the module doc for what the answer promises)."""
-        if self.waiting[user] >= MAX_PENDING_USER:  # before any work: a heavy learner costs nothing more
+        if user in self.full or self.waiting[user] >= MAX_PENDING_USER:  # before any work
             return self._dropped(Outcome.BUSY)
         return await self.add(user, message_entries(message))
 
@@ -212,6 +215,7 @@ class Users:
         if not words:
             return Learned(0, Outcome.NOTHING_TO_LEARN)
         if self.waiting[user] + len(entries) > MAX_PENDING_USER or self.waiting.total() + len(entries) > MAX_PENDING:
+            self.full.add(user)
             return self._dropped(Outcome.BUSY)
         try:
             generation, version = await asyncio.wait_for(
@@ -246,6 +250,7 @@ class Users:
 
     async def flush(self) -> None:
         """Write what was learned, user by user; what the store cannot take now stays pending."""
+        self.full.clear()  # those told BUSY may try again (at most one message each per write)
         for key in list(self.pending):
             if key in self.pending and not await self._write(key):
                 return

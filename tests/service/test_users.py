@@ -167,7 +167,7 @@ def test_a_forget_that_fails_forgets_nothing_and_loses_nothing():
         r.stop()
 
 
-def test_a_heavy_learner_is_told_busy_and_others_are_not(open_store):
+def test_a_heavy_learner_is_told_busy_and_others_are_not(open_store, monkeypatch):
     """D10: one user sending 8 KB messages got words=0 "store down" answers with the store up."""
     big = " ".join(invented(n, "w") for n in range(1300))  # ~8 KB, ~3,900 entries
 
@@ -175,6 +175,11 @@ def test_a_heavy_learner_is_told_busy_and_others_are_not(open_store):
         users, _, metrics = layer(open_store())
         outcomes = [(await users.learn("heavy", big)).outcome for _ in range(5)]
         assert outcomes[0] == Outcome.LEARNED and Outcome.BUSY in outcomes
+        reads, read = [], users_mod.message_entries
+        monkeypatch.setattr(users_mod, "message_entries", lambda m: reads.append(m) or read(m))
+        # told BUSY: even a short message is refused unread until the next write
+        assert (await users.learn("heavy", "ok")).outcome == Outcome.BUSY and reads == []
+        outcomes.append(Outcome.BUSY)
         assert (await users.learn("light", "see you at eight")).outcome == Outcome.LEARNED
         assert sample(metrics, "nextword_user_messages_dropped_total", reason="busy") == outcomes.count(Outcome.BUSY)
         assert sample(metrics, "nextword_user_messages_dropped_total", reason="store_down") == 0
