@@ -58,7 +58,8 @@ def test_evaluation_counting_worked_example():
     #   there .237, hi .146; after 'z' it is 1st. So: 5 suggestions 1 key, 1 and 3 suggestions 2 keys.
     #   Before "hi" (context <s>): P(hi) = .175, 3rd: as without the user.
     # Without: 12 of 16 keys (3), 14 (1), 12 (5). With: 6+4 (3), 7+5 (1), 6+3 (5).
-    result = evaluate_personal.run(constant_scorer, VOCAB, "test", ["hi zork.", "hi zork."])["one user"]
+    # worked with a threshold of 1 (zork shown once sent once); the default's effect is tested below
+    result = evaluate_personal.run(constant_scorer, VOCAB, "test", ["hi zork.", "hi zork."], min_count=1)["one user"]
     without, with_user = result["without"], result["with"]
     assert without["characters"] == with_user["characters"] == 16
     assert without["ksr_3"] == pytest.approx(1 - 12 / 16) and with_user["ksr_3"] == pytest.approx(1 - 10 / 16)
@@ -72,6 +73,15 @@ def test_the_mixture_is_as_worked_by_hand():
     user = UserModel()
     user.learn("hi zork.", 0.0)
     row = constant_scorer([np.zeros(3)])[0][0]
-    top = {s.word: s.probability for s in Personalizer(VOCAB).top(row, user, contexts_of("hi "), "", 5)}
+    top = {s.word: s.probability for s in Personalizer(VOCAB, min_count=1).top(row, user, contexts_of("hi "), "", 5)}
     assert list(top) == ["the", "there", "hi", "zork", "them"]
     assert top["zork"] == pytest.approx(0.077, abs=5e-4) and top["the"] == pytest.approx(0.2897, abs=5e-4)
+
+
+def test_a_new_word_is_shown_only_once_sent_min_count_times():
+    row = constant_scorer([np.zeros(3)])[0][0]
+    user = UserModel()
+    for _ in range(personal.MIN_COUNT):
+        assert "zork" not in [s.word for s in Personalizer(VOCAB).top(row, user, contexts_of("hi "), "z", 5)]
+        user.learn("hi zork.", 0.0)
+    assert "zork" in [s.word for s in Personalizer(VOCAB).top(row, user, contexts_of("hi "), "z", 5)]

@@ -51,7 +51,7 @@ class Metrics:
         self.store_up = Gauge("nextword_user_store_up", "1 while the user store answers, 0 while it does not",
                               registry=r, multiprocess_mode="min")
         self.store_errors = Counter("nextword_user_store_errors", "user store calls that failed, by operation "
-                                    "(load, check, write, forget, expire)", ["operation"], registry=r)
+                                    "(load, check, learn, write, forget, expire)", ["operation"], registry=r)
         self.learned = Counter("nextword_user_messages_learned", "sent messages learned into a user's model", registry=r)
         self.learn_dropped = Counter("nextword_user_messages_dropped", "sent messages not learned, by reason: store_down, "
                                      "busy (too much waiting to be written), forgotten (the user was forgotten before "

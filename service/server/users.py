@@ -219,7 +219,7 @@ class Users:
             return self._dropped(Outcome.BUSY)
         try:
             generation, version = await asyncio.wait_for(
-                asyncio.shield(self._call("stamp", self.reader, self.store.stamp, user)), LOAD_WAIT)
+                asyncio.shield(self._call("learn", self.reader, self.store.stamp, user)), LOAD_WAIT)
         except StoreDown:
             return self._dropped(Outcome.STORE_DOWN)
         except asyncio.TimeoutError:

@@ -124,19 +124,19 @@ class Supervisor:
         return port
 
     def _spawn(self, worker_settings: Settings, i: int) -> None:
-        """One worker, born with SIGINT ignored: a Ctrl-C in the terminal reaches the whole
-        process group, and a worker still importing would die of it with a traceback; the
-        supervisor stops the workers itself (SIGTERM), and a worker's server takes SIGINT
-        again once it runs."""
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # ours meanwhile waits, not lost
-        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        """One worker, born with SIGINT blocked (the mask of the thread that spawns it, kept
+        across exec), for good: a Ctrl-C in the terminal reaches the whole process group, and a
+        worker still importing would die of it with a traceback; the supervisor stops the
+        workers itself (SIGTERM). Only this thread blocks it meanwhile, so the supervisor's
+        own SIGINT still reaches its handler (an ignored SIGINT here was lost, taken by
+        another thread)."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             proc = self.ctx.Process(target=_worker, args=(worker_settings, self.flags, i, self.mistakes, os.getpid()),
                                     name=f"nextword-worker-{i}")
             proc.start()
             self.procs.append(proc)
         finally:
-            signal.signal(signal.SIGINT, handler)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def serve_metrics(self):

@@ -39,8 +39,8 @@ def test_the_providers_a_graph_gets(wanted, graph, available, chosen):
 
 
 @pytest.mark.parametrize("wanted, graph, available, message", [
-    ("cuda", INT8, GPU_BUILD, "model.int8.onnx cannot run on provider cuda: its quantised operators have CPU kernels "
-                              "only; serve an fp32 model.onnx on a GPU"),
+    ("cuda", INT8, GPU_BUILD, "model.int8.onnx cannot run on provider cuda: it is made for the CPU's integer kernels; "
+                              "serve an fp32 model.onnx on a GPU"),
     ("tensorrt", INT8, GPU_BUILD, "model.int8.onnx cannot run on provider tensorrt"),
     ("cuda", FP32, [CPU], "provider cuda (CUDAExecutionProvider) is not available"),
 ])

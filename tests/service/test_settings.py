@@ -54,7 +54,7 @@ def test_the_default_model_dir_is_the_shipped_model():
 @pytest.mark.parametrize("flags, message", [
     (["--model-dir", "/no/such/model"], "model directory not found: /no/such/model"),
     (["--model-dir", "tests"], "has no model.onnx"),
-    (["--provider", "cuda"], "model.int8.onnx cannot run on provider cuda: its quantised operators have CPU kernels only"
+    (["--provider", "cuda"], "model.int8.onnx cannot run on provider cuda: it is made for the CPU's integer kernels"
                              if CUDA_USABLE else "provider cuda (CUDAExecutionProvider) is not available"),
     (["--metrics-port", "BUSY"], "cannot serve metrics on 127.0.0.1"),
     (["--grpc-port", "BUSY"], "cannot listen on 127.0.0.1"),

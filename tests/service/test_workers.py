@@ -73,12 +73,12 @@ def listening_on(port: int) -> bool:
     return False
 
 
-def start_supervisor(tmp_path, workers: int):
+def start_supervisor(tmp_path, workers: int, **popen):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "nextword", "serve", "--workers", str(workers), "--host", "127.0.0.1",
                              "--grpc-port", str(port), "--metrics-port", "-1", "--data-dir", str(tmp_path),
                              "--model-dir", str(SHIPPED_MODEL)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, **popen)
     return proc, port
 
 
@@ -116,6 +116,21 @@ def test_a_stop_signal_during_start_up_stops_the_spawning_and_every_worker(tmp_p
         out, err = proc.communicate()
         assert "Traceback" not in err, err
         assert not listening_on(port) and not worker_pids(proc.pid)
+
+
+@pytest.mark.parametrize("after", [0.0, 0.3, 1.0, "serving"])
+def test_ctrl_c_in_the_terminal_reaches_every_process_and_stops_them_cleanly(tmp_path, after):
+    proc, port = start_supervisor(tmp_path, min(4, most_workers()), start_new_session=True)
+    assert wait_until(lambda: worker_pids(proc.pid), timeout=20, every=0.01)
+    if after == "serving":
+        assert "serving on" in proc.stdout.readline()
+    else:
+        time.sleep(after)  # workers just spawned, importing, loading the model
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal does: the whole process group
+    assert proc.wait(30) == 0
+    out, err = proc.communicate()
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert not listening_on(port) and not worker_pids(proc.pid)
 
 
 def test_health_is_serving_only_when_every_worker_is_ready():
