@@ -111,9 +111,10 @@ KEY=$(buildah "${STORE[@]}" run --isolation chroot --user 10001 "$ctr" -- nextwo
 import sys
 from service.client.client import NextWordClient
 with NextWordClient(f"127.0.0.1:{sys.argv[1]}") as client:
-    client.learn(sys.argv[2], "lunch at Quibbleton")
+    for _ in range(2):  # a word the model does not know is offered once sent twice (MIN_COUNT)
+        assert client.learn(sys.argv[2], "lunch at Quibbleton").outcome == "learned"
     learned = [s.text for s in client.predict("see you at Quib", user=sys.argv[2])]
-print("after Learn('lunch at Quibbleton'): Predict('see you at Quib', user) ->", learned)
+print("after Learn('lunch at Quibbleton') twice: Predict('see you at Quib', user) ->", learned)
 assert learned[0] == "Quibbleton", learned
 EOF
 
