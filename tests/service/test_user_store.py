@@ -112,35 +112,40 @@ def test_d6_the_bound_holds_across_servers(store, tmp_path):
 
 
 def test_d7_a_drain_under_typists_answers_no_call_cancelled():
-    """Typists as behind a load balancer: an UNAVAILABLE sends each to another instance
-    (here: it stops). None may see CANCELLED, a stream included. (A client that keeps
-    calling the stopping server itself can, on a loaded machine, see gRPC's transport
-    cancel a call that reached it in the instant it stops: README, Drain.)"""
+    """Typists as behind a load balancer: an error sends each to another instance (here: it
+    stops). nextword cuts nothing it took: no stream ends CANCELLED after answers, and no
+    call outlives the grace period. The one CANCELLED allowed is gRPC's own, for a call
+    that reached it in the instant it stopped and that nextword never saw (README, Drain):
+    seen here once in a full suite run beside two busy loops."""
     a = PersonalServer("sqlite", "", "--grace-seconds", "5")
-    codes, stop = [], threading.Event()
+    ends, oks = [], []  # each typist's last call: (status, answers it had got)
 
     def unary():
         with grpc.insecure_channel(a.server.address) as ch:
             stub = pb_grpc.NextWordStub(ch)
-            while not stop.is_set():
+            while True:
                 try:
                     stub.Predict(pb.PredictRequest(text="how are yo"), timeout=5)
-                    codes.append("OK")
+                    oks.append(1)
                 except grpc.RpcError as e:
-                    codes.append(e.code().name)
-                    return
+                    return ends.append((e.code().name, 0))
+
+    def keystrokes():  # a message typed at 20 keys a second: it outlasts the grace period
+        for c in "see you later " * 20:
+            time.sleep(0.05)
+            yield pb.StreamRequest(edit=pb.TextEdit(insert=c))
 
     def streaming():
         with grpc.insecure_channel(a.server.address) as ch:
             stub = pb_grpc.NextWordStub(ch)
-            while not stop.is_set():
-                keys = (pb.StreamRequest(edit=pb.TextEdit(insert=c)) for c in "see you later " * 5)
+            while True:
+                keys, answers = keystrokes(), 0
                 try:
                     for _ in stub.PredictStream(keys, timeout=10):
-                        codes.append("OK")
+                        answers += 1
+                        oks.append(1)
                 except grpc.RpcError as e:
-                    codes.append(e.code().name)
-                    return
+                    return ends.append((e.code().name, answers))
 
     typists = [threading.Thread(target=unary if n % 2 else streaming) for n in range(16)]
     try:
@@ -151,10 +156,11 @@ def test_d7_a_drain_under_typists_answers_no_call_cancelled():
         for t in typists:
             t.join(20)
     finally:
-        stop.set()
-        a.stop()
-    assert codes.count("OK") > 100
-    assert sorted(set(codes)) == ["OK", "UNAVAILABLE"] and codes.count("UNAVAILABLE") == 16, sorted(set(codes))
+        log = a.stop()
+    assert len(oks) > 100 and len(ends) == 16, (len(oks), ends)
+    assert all(code == "UNAVAILABLE" or (code == "CANCELLED" and not answers) for code, answers in ends), ends
+    assert "grace period over" not in log
+    assert sum(code == "UNAVAILABLE" for code, _ in ends) >= 15, ends
 
 
 def test_d9_open_keys_are_keyed_by_the_deployment_secret(tmp_path):
