@@ -75,6 +75,12 @@ def iofg(w: np.ndarray) -> np.ndarray:
     return np.concatenate([i, o, f, g], axis=0)
 
 
+def torch_order(w: np.ndarray) -> np.ndarray:
+    """Gate rows from (i, o, f, g), this graph's order and ONNX's LSTM's, back to torch's (i, f, g, o)."""
+    i, o, f, g = np.split(w, 4, axis=0)
+    return np.concatenate([i, f, g, o], axis=0)
+
+
 def per_column(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """w (K, N) as int8 with a symmetric scale per column: (q, scale). Weights that are int8
     on one scale already (a checkpoint recovered from an older int8 graph) keep that grid
@@ -116,9 +122,9 @@ class Graph:
         self.w, self.int8 = w, int8
         self.top = Builder("t_")
         c = self.top.const
-        self.zero = self.h_scale = self.axis1 = None  # int8 only
+        self.zero = self.zero16 = self.h_scale = self.axis1 = None  # int8 only
         if int8:
-            self.zero = c(np.array(ZERO, np.uint8), "zero")
+            self.zero, self.zero16 = c(np.array(ZERO, np.uint8), "zero"), c(np.array(ZERO, np.int16), "zero16")
             self.h_scale = c(np.array(H_SCALE, np.float32), "h_scale")
             self.axis1 = c(np.array([1], np.int64), "axis1")
         self.axis0, self.axis2 = c(np.array([0], np.int64), "axis0"), c(np.array([2], np.int64), "axis2")
@@ -137,14 +143,21 @@ class Graph:
     def times(self, g: Builder, x: str, matrix, x_scale: str | None) -> str:
         """x (M, K) float times a weight matrix. int8: x quantised with `x_scale` (a scalar, or
         (M, 1) per row), u8 x s8 in int32, then the scales applied."""
-        values, scale = matrix
         if not self.int8:
-            return g.op("MatMul", [x, values])
+            return g.op("MatMul", [x, matrix[0]])
         if x_scale is self.h_scale:
             xq = g.op("QuantizeLinear", [x, x_scale, self.zero])
         else:
-            xq = g.op("Cast", [g.op("Add", [g.op("Cast", [g.op("Round", [g.op("Div", [x, x_scale])])], to=TensorProto.INT16),
-                                             self.top.const(np.array(ZERO, np.int16), "zero16")])], to=TensorProto.UINT8)
+            xq = self.to_u8(g, g.op("Round", [g.op("Div", [x, x_scale])]))
+        return self.product(g, xq, matrix, x_scale)
+
+    def to_u8(self, g: Builder, values: str) -> str:
+        """int8-range values (integers, as int8 or float) as uint8: + ZERO, which MatMulInteger takes off."""
+        return g.op("Cast", [g.op("Add", [g.op("Cast", [values], to=TensorProto.INT16), self.zero16])], to=TensorProto.UINT8)
+
+    def product(self, g: Builder, xq: str, matrix, x_scale: str) -> str:
+        """xq (u8) times the int8 matrix, exact in int32, back in float with both scales."""
+        values, scale = matrix
         product = g.op("Cast", [g.op("MatMulInteger", [xq, values, self.zero])], to=TensorProto.FLOAT)
         return g.op("Mul", [g.op("Mul", [product, x_scale]), scale])
 
@@ -156,12 +169,8 @@ class Graph:
             x = g.op("Gather", [g.op("Transpose", [values], perm=[1, 0]), flat_tokens], axis=0)
             return g.op("MatMul", [x, self.layer_weights[0][0][0]])
         column = g.op("Transpose", [g.op("Gather", [values, flat_tokens], axis=1)], perm=[1, 0])   # (BT, E) int8
-        xq = g.op("Cast", [g.op("Add", [g.op("Cast", [column], to=TensorProto.INT16),
-                                        g.const(np.array(ZERO, np.int16), "zero16")])], to=TensorProto.UINT8)
-        w_values, w_scale = self.layer_weights[0][0]
-        product = g.op("Cast", [g.op("MatMulInteger", [xq, w_values, self.zero])], to=TensorProto.FLOAT)
         token_scale = g.op("Unsqueeze", [g.op("Gather", [scale, flat_tokens]), self.axis1])
-        return g.op("Mul", [g.op("Mul", [product, token_scale]), w_scale])
+        return self.product(g, self.to_u8(g, column), self.layer_weights[0][0], token_scale)
 
     def cell(self, g: Builder, n: int, x_w: str, h: str, c: str) -> tuple[str, str]:
         """One LSTM step of layer n, from x W (already computed) and the state."""
@@ -195,8 +204,9 @@ class Graph:
     def build(self):
         g, w = self.top, self.w
         H, L, V = w.hidden, w.layers, w.embedding.shape[0]
-        tokens = g.op("Max", [INPUTS[0], g.const(np.array(0, np.int64), "first_id")])  # padding (< 0) reads id 0 ...
-        real = g.op("GreaterOrEqual", [INPUTS[0], g.const(np.array(0, np.int64), "zero_id")])
+        zero_id = g.const(np.array(0, np.int64), "zero_id")
+        tokens = g.op("Max", [INPUTS[0], zero_id])  # padding (< 0) reads id 0 ...
+        real = g.op("GreaterOrEqual", [INPUTS[0], zero_id])
         real = g.op("Unsqueeze", [g.op("Transpose", [real], perm=[1, 0]), self.axis2])  # ... and is masked out: (T, B, 1)
         flat = g.op("Reshape", [tokens, g.const(np.array([-1], np.int64), "flat")])
         shape = g.op("Concat", [g.op("Shape", [INPUTS[0]]), g.const(np.array([4 * H], np.int64), "gates")], axis=0)
@@ -217,7 +227,7 @@ class Graph:
                                    g.const(np.array(127.0, np.float32), "c127")])
         logits = g.op("Add", [self.times(g, y, self.table, y_scale), g.const(w.out_b.astype(np.float32), "out_b")])
         g.nodes.append(helper.make_node("LogSoftmax", [logits], [OUTPUTS[0]], axis=1))
-        tensor = lambda name, kind, shape: helper.make_tensor_value_info(name, kind, shape)  # noqa: E731
+        tensor = helper.make_tensor_value_info
         inputs = [tensor(INPUTS[0], TensorProto.INT64, ["batch", "steps"]),
                   *(tensor(name, TensorProto.FLOAT, [L, "batch", H]) for name in INPUTS[1:])]
         outputs = [tensor(OUTPUTS[0], TensorProto.FLOAT, ["batch", V]),
