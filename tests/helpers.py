@@ -22,9 +22,9 @@ from conftest import ROOT, SHIPPED_MODEL
 from model.engine.contract import graph_path
 from model.engine.runtime import choose_providers
 from service.client import NextWordClient, sign_user
-from service.server.redis_store import RedisStore
+from service.server.users.redis import RedisStore
 from service.server.security import UserKeys
-from service.server.stores import SqliteStore
+from service.server.users.sqlite import SqliteStore
 
 # what `--provider auto` picks here for the shipped model: its int8 graph runs on the CPU
 # even where onnxruntime-gpu finds a GPU

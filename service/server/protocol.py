@@ -16,7 +16,7 @@ from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.server.errors import Busy, InvalidInput, PersonalOff, Unavailable, Unsigned, WrongSignature
 from service.server.session import Answer, Ask, Change, Sessions
-from service.server.users import Learned, Outcome
+from service.server.users.layer import Learned, Outcome
 
 log = logging.getLogger("nextword.protocol")
 

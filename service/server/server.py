@@ -30,12 +30,12 @@ from service.server.interceptor import DecodeErrorInterceptor, MetricsIntercepto
 from service.server.metrics import Metrics
 from service.server.predictor import Predictor
 from service.server.protocol import SERVICE_NAME, NextWordServicer
-from service.server.redis_store import RedisStore
+from service.server.users.redis import RedisStore
 from service.server.security import TokenInterceptor, UserKeys, load_user_secret, server_credentials
 from service.server.session import Sessions
 from service.server.settings import Settings, SettingsError, data_path, user_secret_path
-from service.server.stores import SqliteStore
-from service.server.users import Users
+from service.server.users.sqlite import SqliteStore
+from service.server.users.layer import Users
 
 log = logging.getLogger("nextword.server")
 

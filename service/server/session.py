@@ -27,8 +27,8 @@ from service.server.cache import ContextCache
 from service.server.errors import Busy, InvalidInput, PersonalOff, Unavailable
 from service.server.predictor import Predictor, Strip, check_length
 from service.server.security import UserKeys
-from service.server.stores import Snapshot
-from service.server.users import Learned, Outcome, Users
+from service.server.users.store import Snapshot
+from service.server.users.layer import Learned, Outcome, Users
 
 STREAM_CACHE = 4  # contexts a typing session keeps for itself: a keystroke never costs more than one step
 MAX_IMPORT = 10_000  # words one Import may carry

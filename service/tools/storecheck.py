@@ -36,10 +36,10 @@ import grpc
 from model.engine.errors import UserError
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
-from service.server.redis_store import RedisStore
+from service.server.users.redis import RedisStore
 from service.server.security import UserKeys, load_user_secret
-from service.server.stores import SqliteStore
-from service.server.users import FLUSH_EVERY, REFRESH_EVERY
+from service.server.users.sqlite import SqliteStore
+from service.server.users.layer import FLUSH_EVERY, REFRESH_EVERY
 
 KILL_WINDOW = FLUSH_EVERY + 2.0     # seconds after a Learn's answer within which a kill -9 may lose it
 FORGET_WINDOW = REFRESH_EVERY + 0.5  # seconds after a Forget after which nothing before it may show

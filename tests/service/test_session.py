@@ -20,8 +20,8 @@ from service.server.predictor import Predictor
 from service.server.security import UserKeys
 from service.server.session import Ask, Change, Sessions
 from service.server.settings import Settings
-from service.server.stores import SqliteStore
-from service.server.users import Outcome, Users
+from service.server.users.sqlite import SqliteStore
+from service.server.users.layer import Outcome, Users
 from service.userkeys import sign_user
 
 SECRET = b"a secret of this test deployment"

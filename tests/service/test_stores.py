@@ -5,8 +5,9 @@ import time
 import pytest
 
 from helpers import Redis, at
-from service.server.redis_store import RedisStore
-from service.server.stores import Snapshot, SqliteStore, StoreDown
+from service.server.users.redis import RedisStore
+from service.server.users.sqlite import SqliteStore
+from service.server.users.store import Snapshot, StoreDown
 
 EMPTY = Snapshot({}, set(), 0, 0)
 

@@ -1,4 +1,4 @@
-"""The users layer (service/server/users.py) driven directly: real stores, a fake clock, no
+"""The users layer (service/server/users/layer.py) driven directly: real stores, a fake clock, no
 server process and no sleeping for time to pass. Each D-number is a row of the table in the
 issue that found the defect; the end-to-end regressions are in test_user_store.py."""
 import asyncio
@@ -7,12 +7,12 @@ import math
 import pytest
 
 from helpers import Redis, at, invented
-from service.server import users as users_mod
+from service.server.users import layer as users_mod
 from service.server.errors import Unavailable
 from service.server.metrics import Metrics
-from service.server.redis_store import RedisStore
-from service.server.stores import SqliteStore
-from service.server.users import Outcome, Users
+from service.server.users.redis import RedisStore
+from service.server.users.sqlite import SqliteStore
+from service.server.users.layer import Outcome, Users
 
 
 class FakeClock:

@@ -1,10 +1,10 @@
-"""The user store on Redis: the same promises as SQLite's (stores.py), per user four keys under
+"""The user store on Redis: the same promises as SQLite's (store.py), per user four keys under
 one hash tag (so a cluster keeps them on one node), each write one Lua script."""
 from __future__ import annotations
 
 import redis
 
-from service.server.stores import KEEP, TOMBSTONE_DAYS, Entries, Snapshot, Written, down, mentions, unsuppressed
+from service.server.users.store import KEEP, TOMBSTONE_DAYS, Entries, Snapshot, Written, down, mentions, unsuppressed
 
 # Redis: per user four keys under one hash tag (so a cluster keeps them on one node): counts
 # and last-seen times of the entries, suppressed words with the version they were suppressed

@@ -1,4 +1,4 @@
-"""Users' models for the service: the store (stores.py) behind a cache, learning written behind.
+"""Users' models for the service: the store (store.py) behind a cache, learning written behind.
 
 The promises (README, "Personal suggestions"), and how they are kept:
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 from model.engine.personal import UserModel, message_entries
 from service.server.errors import Unavailable
-from service.server.stores import Snapshot, StoreDown
+from service.server.users.store import Snapshot, StoreDown
 
 log = logging.getLogger("nextword.users")
 
@@ -316,7 +316,7 @@ class Users:
 
     async def forget_word(self, user: str, word: str) -> int:
         """Delete every entry of the user holding the word, and suppress the word for them until
-        they send it again (stores.py); returns how many entries went. Unavailable as forget."""
+        they send it again (store.py); returns how many entries went. Unavailable as forget."""
         try:
             gone = await self._call("forget", self.writer, self.store.forget_word, user, word.lower())
         except StoreDown:
