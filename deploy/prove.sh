@@ -105,7 +105,7 @@ assert suggestions and all(s.text.lower().startswith("yo") for s in suggestions)
 assert any(s.text == "you" for s in suggestions), suggestions
 EOF
 buildah "${STORE[@]}" run --isolation chroot --network host --user 10001 --env NEXTWORD_GRPC_PORT="$GRPC" "$ctr" -- nextword health
-# personal suggestions in the image: a key signed with the secret the server made in its data dir
+# personal suggestions in the image: a key signed with the secret the server made (in /etc/nextword, apart from the data)
 KEY=$(buildah "${STORE[@]}" run --isolation chroot --user 10001 "$ctr" -- nextword user-key proof-user)
 "$PY" - "$GRPC" "$KEY" <<'EOF'
 import sys

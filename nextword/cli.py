@@ -20,6 +20,8 @@ COMMANDS = {
     "evaluate": ("model.evaluate.command", "perplexity, accuracy and keystroke savings on the test split, next to a trigram "
                  "baseline; a checkpoint needs the 'train' extra (torch), --model-dir does not", "data"),
     "export": ("model.export.command", "write a model directory (ONNX + vocab + manifest), verified against torch", "train"),
+    "dictionary": ("model.export.dictionary", "give a model directory its main dictionary (wordfreq's English list, "
+                   "spelled and cased by SCOWL)", "train"),
     "serve": ("service.server.command", "serve a model directory over gRPC with Prometheus metrics", "cpu"),
     "predict": ("service.tools.predict", "ask a running server for suggestions for some typed text", ""),
     "type": ("service.keyboard.terminal", "a terminal keyboard: type with a live suggestion strip (Tab, Alt+1/2/3 accept)", "clients"),

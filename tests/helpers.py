@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -31,17 +32,27 @@ from service.server.users.sqlite import SqliteStore
 EXPECTED_PROVIDER = choose_providers("auto", graph_path(SHIPPED_MODEL, int8=False))[0]
 CUDA_USABLE = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
+SECRET = b"the user secret of a test deployment"  # for stores opened directly (they seal words with it)
 READY = re.compile(r"serving on \S+:(\d+) \(gRPC\), (?:metrics on \S+:(\d+)|metrics off)")
 
 
 class ServerProcess:
     def __init__(self, *flags, env=None):
         flags = tuple(map(str, flags))
-        if "--data-dir" not in flags:  # users' models and the user secret: never in the tester's home
+        if "--data-dir" not in flags:  # users' models: never in the tester's home
             self.data_dir = tempfile.mkdtemp(prefix="nextword-data-")
             flags += ("--data-dir", self.data_dir)
         else:
             self.data_dir = flags[flags.index("--data-dir") + 1]
+        if "--user-secret-file" not in flags:  # nor the user secret, kept apart from the data as a deployment does
+            self.secret_file = str(Path(self.data_dir).parent / (Path(self.data_dir).name + ".user-secret"))
+            flags += ("--user-secret-file", self.secret_file)
+        else:
+            self.secret_file = flags[flags.index("--user-secret-file") + 1]
+        if not self.secret_file:  # the server's default (settings.user_secret_path), for the environment given
+            config = Path((env or {}).get("XDG_CONFIG_HOME") or Path.home() / ".config") / "nextword" / "user-secret"
+            old = Path(self.data_dir) / "user-secret"
+            self.secret_file = str(old if old.exists() and not config.exists() else config)
         cmd = [sys.executable, "-m", "nextword", "serve", "--host", "127.0.0.1", "--metrics-host", "127.0.0.1",
                "--grpc-port", "0", "--metrics-port", "0", *flags]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -142,13 +153,13 @@ class PersonalServer:
     A word the model does not know is suggested once sent (--user-min-count 1) unless the
     flags say otherwise: the threshold has tests of its own."""
 
-    def __init__(self, store: str, redis_url: str = "", *flags, data_dir: str | None = None):
+    def __init__(self, store: str, redis_url: str = "", *flags, data_dir: str | None = None, env=None):
         extra = ("--redis-url", redis_url) if store == "redis" else ()
         more = ("--data-dir", data_dir) if data_dir else ()
         more += () if "--user-min-count" in flags else ("--user-min-count", "1")
         self.store = store
-        self.server = ServerProcess("--model-dir", SHIPPED_MODEL, "--user-store", store, *extra, *more, *flags)
-        self.secret = (Path(self.server.data_dir) / "user-secret").read_bytes().strip()
+        self.server = ServerProcess("--model-dir", SHIPPED_MODEL, "--user-store", store, *extra, *more, *flags, env=env)
+        self.secret = Path(self.server.secret_file).read_bytes().strip()
         self.redis_url = redis_url
 
     def key(self, name: str) -> str:
@@ -162,7 +173,7 @@ class PersonalServer:
 
     def open_store(self):
         """The server's store, opened here as another process would (to look into it, or to fill it)."""
-        return (SqliteStore(Path(self.server.data_dir) / "users.sqlite3", 3600) if self.store == "sqlite"
+        return (SqliteStore(Path(self.server.data_dir) / "users.sqlite3", 3600, self.secret) if self.store == "sqlite"
                 else RedisStore(self.redis_url, 3600))
 
     def entries(self, name: str) -> dict:
@@ -193,3 +204,41 @@ def invented(n: int, stem: str = "zq") -> str:
 def at(counts: dict[str, int], when: float) -> dict[str, tuple[int, float]]:
     """Counts to write to a store, all learned at `when`."""
     return {entry: (count, when) for entry, count in counts.items()}
+
+
+class SmallDisk:
+    """A data directory whose disk can be filled and emptied under a running server: a tmpfs of
+    its own where `mount` works (as root), else the server's file-size limit (RLIMIT_FSIZE,
+    set on the running process with prlimit: its files cannot grow, as on a full disk)."""
+
+    def __init__(self, path: Path, size_mb: int = 8):
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self.mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)],
+                                      capture_output=True).returncode == 0
+        self.filler = path / "filler"
+        self.pid = None
+
+    def fill(self, pid: int) -> None:
+        self.pid = pid
+        if self.mounted:
+            with open(self.filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError:  # ENOSPC: full
+                    pass
+        else:
+            size = max(p.stat().st_size for p in self.path.iterdir())  # no file may grow past the largest
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (size, size))
+
+    def empty(self) -> None:
+        if self.mounted:
+            self.filler.unlink(missing_ok=True)
+        elif self.pid:
+            resource.prlimit(self.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+    def close(self) -> None:
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.path)], capture_output=True)

@@ -124,9 +124,9 @@ def test_the_model_side_never_imports_the_service():
 
 
 # Imports inside functions are kept for what is heavy and optional at that point only: torch
-# and onnx (the 'train' extra: `--help` and serving work without them), the default corpus
+# and onnx and wordfreq (the 'train' extra: `--help` and serving work without them), the default corpus
 # package (the 'data' extra), and the subcommand a `nextword` call names (nextword/cli.py).
-OPTIONAL = {"torch", "onnx", "onnxscript", "chitchat_dataset", "onnxruntime.quantization", "importlib"}
+OPTIONAL = {"torch", "onnx", "onnxscript", "chitchat_dataset", "wordfreq", "onnxruntime.quantization", "importlib"}
 
 
 def test_imports_inside_functions_are_only_for_optional_heavy_packages():

@@ -54,7 +54,7 @@ MISTAKES = [
     (["serve", "--user-store", "mysql"], "invalid choice: 'mysql'"),
     (["serve", "--user-secret-file", "EMPTY", "--metrics-port", "-1", "--host", "127.0.0.1", "--grpc-port", "0",
       "--data-dir", "OUT"], "is too short: at least 16 characters"),
-    (["user-key", "alice", "--data-dir", "OUT"], "no user secret at"),
+    (["user-key", "alice", "--user-secret-file", "OUT"], "no user secret at"),
     (["serve", "--data-dir", "GARBAGE", "--metrics-port", "-1", "--host", "127.0.0.1", "--grpc-port", "0"],
      "is a file: give --data-dir a directory"),
     (["serve", "--blocklist", "/no/such/list.txt", "--metrics-port", "-1", "--host", "127.0.0.1", "--grpc-port", "0"],

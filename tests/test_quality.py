@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from model.data import encode_message
+from model.engine.strip import StripBuilder
 from model.engine.text import SPECIALS, Vocab
 from model.evaluate import quality
 from model.evaluate.ngram import KneserNeyTrigram
@@ -24,7 +25,7 @@ def test_keystroke_savings_worked_example():
     # 1 suggestion: "hi": '' shows [the] -> type h; 'h' shows [hi] -> accept (2 keys), space free.
     #   "there": '' [the] t, 't' [the] h, 'th' [the] e, 'the' [the] r, 'ther' [there] accept -> 5 keys. 7 keys.
     # 3 suggestions: '' shows [the, there, hi]: accept hi (1), space free, accept there (1): 2 keys.
-    r = quality.evaluate(["hi there"], VOCAB, constant_scorer)
+    r = quality.evaluate(["hi there"], StripBuilder(VOCAB), constant_scorer)
     assert r["characters"] == 8
     assert r["ksr_1"] == pytest.approx(1 - 7 / 8)
     assert r["ksr_3"] == pytest.approx(1 - 2 / 8)
@@ -37,13 +38,13 @@ def test_keystroke_savings_worked_example():
 
 def test_out_of_vocabulary_words_and_punctuation_are_typed():
     # "hi zork." with 3 suggestions: hi accepted (1), space free, zork typed (4), '.' typed (1) = 6 of 8.
-    r = quality.evaluate(["hi zork."], VOCAB, constant_scorer)
+    r = quality.evaluate(["hi zork."], StripBuilder(VOCAB), constant_scorer)
     assert r["ksr_3"] == pytest.approx(1 - 6 / 8)
     assert r["words"] == 2 and r["top3_accuracy"] == 0.5
 
 
 def test_no_savings_when_nothing_is_ever_suggested():
-    r = quality.evaluate(["zork zork"], VOCAB, constant_scorer)
+    r = quality.evaluate(["zork zork"], StripBuilder(VOCAB), constant_scorer)
     assert r["ksr_1"] == r["ksr_5"] == 0.0
 
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from model.engine import typos
+from model.engine.strip import StripBuilder
 from model.engine.text import SPECIALS, UNK_ID, Vocab
 from model.engine.typos import Corrector, cased_correction, edit_cost, neighbours
 from model.evaluate.typist import Typing, Typist, mistype
@@ -78,7 +79,7 @@ def test_the_typist_counts_keystrokes_and_words_left_wrong():
     # The model makes "the", "help", "there" likelier than either intended word.
     rows = np.stack([row(the=0.3, help=0.3, there=0.2, you=0.1), row(the=0.3, help=0.3, there=0.2, hello=0.1), row()])
     totals = {"plain": Typing(), "corrected": Typing()}
-    Typist(VOCAB, rate=0.0).type_message(totals, "you hello", rows, ["tou", "jello"])
+    Typist(StripBuilder(VOCAB), rate=0.0).type_message(totals, "you hello", rows, ["tou", "jello"])
     plain, corrected = totals["plain"], totals["corrected"]
     # plain: no strip ever holds the intended word: t o u, space, j e l l o = 9 keys, both words wrong
     assert (plain.keystrokes, plain.characters, plain.words, plain.wrong) == (9, 9, 2, 2)
@@ -91,7 +92,7 @@ def test_the_typist_counts_keystrokes_and_words_left_wrong():
 def test_autocorrect_on_the_separator_counts_in_words_left_wrong():
     # "you ok" typed "ypu ok" by a typist whose strip never helps: with corrections, the space
     # after "ypu" autocorrects it to "you"; "ok" is a known word and stays. 3 + 1 + 2 keys.
-    typist = Typist(VOCAB, rate=0.0)
+    typist = Typist(StripBuilder(VOCAB), rate=0.0)
     typist.strip = lambda *args: []
     rows = np.stack([row(you=0.05, unk=0.001), row(), row()])
     totals = {"plain": Typing(), "corrected": Typing()}

@@ -5,6 +5,7 @@ from test_quality import VOCAB, constant_scorer
 
 from model.engine import personal
 from model.engine.personal import Personalizer, UserModel, contexts_of, message_entries
+from model.engine.strip import StripBuilder
 from model.engine.suggest import Suggester
 from model.evaluate import personal as evaluate_personal
 
@@ -17,25 +18,11 @@ def test_a_message_gives_words_as_sent_and_lower_cased_contexts():
     assert contexts_of("ok. so ") == ("so", ". so")
 
 
-def test_removing_every_entry_leaves_an_empty_model():
+def test_counts_saturate():
     user = UserModel()
-    user.learn("Hi Zork, hi zork", 1.0)
-    assert user.words == {"hi": 2, "zork": 2} and user.form("zork") in ("Zork", "zork")
-    for entry in list(user.entries):
-        user.remove(entry)
-    assert not user.entries and not user.words and not user.followers and not user.keys and user.total == 0
-
-
-def test_prune_drops_older_then_rarer_entries_first():
-    user = UserModel()
-    user.learn("old words", 0.0)
-    user.learn("new words here", 10 * 86400.0)
-    user.learn("new words here", 10 * 86400.0)
-    assert len(user) == 12
-    dropped = user.prune(11)  # down to 90%: 9 entries
-    assert len(user) == 9 and len(dropped) == 3
-    assert set(dropped) < {"old", "<s> old", "old words", "<s> old words"}  # the oldest day goes first
-    assert user.knows("new") and user.knows("words")
+    user.add("Zork", personal.MAX_COUNT - 1, 1.0)
+    user.add("Zork", 5, 2.0)
+    assert user.entries["Zork"] == [personal.MAX_COUNT, 2.0] and user.words["zork"] == personal.MAX_COUNT
 
 
 def test_an_empty_user_model_changes_nothing():
@@ -59,7 +46,7 @@ def test_evaluation_counting_worked_example():
     #   Before "hi" (context <s>): P(hi) = .175, 3rd: as without the user.
     # Without: 12 of 16 keys (3), 14 (1), 12 (5). With: 6+4 (3), 7+5 (1), 6+3 (5).
     # worked with a threshold of 1 (zork shown once sent once); the default's effect is tested below
-    result = evaluate_personal.run(constant_scorer, VOCAB, "test", ["hi zork.", "hi zork."], min_count=1)["one user"]
+    result = evaluate_personal.run(constant_scorer, StripBuilder(VOCAB, min_count=1), "test", ["hi zork.", "hi zork."])["one user"]
     without, with_user = result["without"], result["with"]
     assert without["characters"] == with_user["characters"] == 16
     assert without["ksr_3"] == pytest.approx(1 - 12 / 16) and with_user["ksr_3"] == pytest.approx(1 - 10 / 16)

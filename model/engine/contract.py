@@ -5,6 +5,8 @@
       model.int8.onnx   int8, dynamically quantised
       vocab.txt         one token per line, line number = id
       manifest.json     name, version, sizes, tokenizer version, corpus, evaluation
+      dictionary.txt    the main dictionary, one "word<TAB>zipf" a line (when the manifest
+                        declares one: model/engine/dictionary.py)
 
 ONNX signature: tokens (B, T) int64, h0/c0 (layers, B, hidden) float32 in;
 logprobs (B, V), hn/cn out. Torch-free: export, the runtime and evaluate share it.
@@ -20,7 +22,7 @@ from model.engine.errors import UserError
 INPUTS = ("tokens", "h0", "c0")
 OUTPUTS = ("logprobs", "hn", "cn")
 FP32_GRAPH, INT8_GRAPH = "model.onnx", "model.int8.onnx"
-VOCAB, MANIFEST, CARD = "vocab.txt", "manifest.json", "MODEL_CARD.md"
+VOCAB, MANIFEST, CARD, DICTIONARY = "vocab.txt", "manifest.json", "MODEL_CARD.md", "dictionary.txt"
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "pretrained"  # the model `nextword serve` ships with
 
 
@@ -81,6 +83,8 @@ def read_manifest(model_dir: Path) -> dict:
         raise ModelError(f"{model_dir / MANIFEST} is not valid JSON: {e}") from None
     if not isinstance(manifest, dict):
         raise ModelError(f"{model_dir / MANIFEST} is not a JSON object")
+    if manifest.get("dictionary") and not (model_dir / DICTIONARY).is_file():
+        raise ModelError(f"model directory {model_dir} has no {DICTIONARY}, which its manifest declares")
     return manifest
 
 

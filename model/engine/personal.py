@@ -20,7 +20,9 @@ the words the user sent; r is a small fixed share for the user's last 64 words (
 of the moment). P_lstm is tempered (p ** 0.7, renormalized): the LSTM is surer of itself
 than it should be next to what a user is known to write. A word outside the LSTM's
 vocabulary gets the LSTM's <unk> probability times its share of the user's words, so a
-user's names and jargon become suggestible, with the user's casing.
+user's names and jargon become suggestible, with the user's casing; a word of the main
+dictionary (model/engine/dictionary.py) gets its dictionary probability instead, and needs
+no second send: it is a known word, not a typo or a secret.
 
 Cost per keystroke is flat in the history size: candidates are the LSTM's top words, the
 most frequent followers of each context, and the user's words in the typed prefix's range
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.engine.dictionary import Dictionary
 from model.engine.learnable import learnable_parts
 from model.engine.suggest import Candidate, Suggester, cased, shown_for, starts_sentence
 from model.engine.text import UNK_ID, Vocab, is_word, tokenize
@@ -55,6 +58,7 @@ TEMPERATURE = 0.7            # the LSTM's probabilities to this power (renormali
                              # is surer of itself than it should be next to what a user is known to write
 
 MIN_COUNT = 2      # times a user sends a word outside the vocabulary before it is suggested (README: how it was chosen)
+MAX_COUNT = 1_000_000  # a count saturates here (stores and models alike): no import or flood overflows it
 FOLLOWERS = 32     # the most frequent followers of a context, candidates after it
 RANGE_SCAN = 32    # a prefix matching at most this many of the user's words: all are candidates
 
@@ -87,7 +91,7 @@ def message_entries(message: str) -> dict[str, int]:
 
 
 class UserModel:
-    """One user's entries and the indexes the strip reads; changed only by add/remove."""
+    """One user's entries and the indexes the strip reads; changed only by add (the store prunes)."""
 
     def __init__(self, entries: dict[str, tuple[int, float]] | None = None, suppressed: set[str] | None = None):
         self.entries: dict[str, list] = {}             # entry -> [count, last seen (unix time)]
@@ -119,8 +123,11 @@ class UserModel:
         if count <= 0:
             return
         held = self.entries.setdefault(entry, [0, seen])
-        held[0] += count
         held[1] = max(held[1], seen)
+        count = min(count, MAX_COUNT - held[0])  # saturates as the stores do
+        if count <= 0:
+            return
+        held[0] += count
         if " " in entry:
             context, word = entry.rsplit(" ", 1)
             followers = self.followers.setdefault(context, {})
@@ -138,38 +145,6 @@ class UserModel:
         forms[entry] = forms.get(entry, 0) + count
         self.total += count
         self._note_recent(word, count)
-
-    def remove(self, entry: str) -> None:
-        held = self.entries.pop(entry, None)
-        if held is None:
-            return
-        count = held[0]
-        if " " in entry:
-            context, word = entry.rsplit(" ", 1)
-            _take(self.followers[context], word, count)
-            self.followed[context] -= count
-            if not self.followers[context]:
-                del self.followers[context], self.followed[context]
-            self._top_followers.pop(context, None)
-            return
-        word = entry.lower()
-        self.total -= count
-        _take(self.forms[word], entry, count)
-        if _take(self.words, word, count):
-            del self.forms[word]
-            del self.keys[bisect.bisect_left(self.keys, word)]
-
-    def prune(self, most: int) -> list[str]:
-        """Keep at most `most` entries: older ones go first, and among those seen the same
-        day the rarer. Returns the entries dropped (to drop from the store as well)."""
-        if len(self.entries) <= most:
-            return []
-        keep = int(most * 0.9)  # room to learn before the next prune
-        order = sorted(self.entries, key=lambda e: (self.entries[e][1] // 86400, self.entries[e][0], self.entries[e][1]))
-        dropped = order[: len(order) - keep]
-        for entry in dropped:
-            self.remove(entry)
-        return dropped
 
     def _note_recent(self, word: str, count: int) -> None:
         for _ in range(min(count, RECENT)):
@@ -222,20 +197,12 @@ class UserModel:
         return top
 
 
-def _take(counts: dict[str, int], key: str, count: int) -> bool:
-    """Subtract; drop the key at zero. True when it was dropped."""
-    counts[key] -= count
-    if counts[key] <= 0:
-        del counts[key]
-        return True
-    return False
-
-
 @dataclass(frozen=True)
 class Scored:
     word: str        # lower-cased
     token_id: int    # UNK_ID for a word outside the vocabulary
     probability: float
+    form: str        # its usual written form (the user's, the vocabulary's or the dictionary's)
 
 
 class Personalizer:
@@ -247,8 +214,9 @@ class Personalizer:
     word the user suppressed (forgot alone) is never shown to them, not even as the LSTM's.
     """
 
-    def __init__(self, vocab: Vocab, suggester: Suggester | None = None, min_count: int = MIN_COUNT):
-        self.vocab, self.min_count = vocab, min_count
+    def __init__(self, vocab: Vocab, suggester: Suggester | None = None, min_count: int = MIN_COUNT,
+                 dictionary: Dictionary | None = None):
+        self.vocab, self.min_count, self.dictionary = vocab, min_count, dictionary
         self.suggester = suggester or Suggester(vocab)
         self._norm: tuple[np.ndarray | None, float] = (None, 0.0)  # the last row and its tempered log-normalizer
         self.ids = {t.lower(): i for i, t in enumerate(vocab.tokens) if is_word(t)}  # a user's word -> its id
@@ -281,28 +249,40 @@ class Personalizer:
                 p += share * counts.get(word, 0)
             return p
 
-        scored: dict[str, tuple[float, int]] = {}
+        scored: dict[str, tuple[float, int, str]] = {}
         hidden = user.suppressed
         ids, lps = self.suggester.top(logprobs, prefix, k + len(hidden))
         for i, lp in zip(ids.tolist(), lps.tolist()):
             word = self.vocab.tokens[i].lower()
             if word not in hidden:
-                scored[word] = (lstm_weight * lstm_p(lp) + user_part(word), i)
+                scored[word] = (lstm_weight * lstm_p(lp) + user_part(word), i, self.vocab.tokens[i])
+        dictionary, unknown_lp = self.dictionary, float(logprobs[UNK_ID])
+        if dictionary is not None:
+            for i in dictionary.top(prefix, k + len(hidden)).tolist():
+                word = dictionary.keys[i]
+                if word not in hidden:
+                    lstm = lstm_p(unknown_lp + float(dictionary.logshare[i]))
+                    form = user.form(word) if word in words else dictionary.forms[i]  # the user's casing first
+                    scored[word] = (lstm_weight * lstm + user_part(word), UNK_ID, form)
         known = self.ids
         for word in user.candidates(contexts, prefix):
             if word in scored or word in hidden or not shown_for(word, prefix):
                 continue
             i = known.get(word, UNK_ID)
-            if i == UNK_ID and words.get(word, 0) < self.min_count:
+            if i != UNK_ID:
+                lstm = lstm_p(float(logprobs[i]))
+            elif dictionary is not None and (d := dictionary.find(word)) >= 0:
+                lstm = lstm_p(unknown_lp + float(dictionary.logshare[d]))
+            elif words.get(word, 0) >= self.min_count:
+                lstm = unknown * words[word]
+            else:
                 continue
-            lstm = unknown * words.get(word, 0) if i == UNK_ID else lstm_p(float(logprobs[i]))
-            scored[word] = (lstm_weight * lstm + user_part(word), i)
+            scored[word] = (lstm_weight * lstm + user_part(word), i, user.form(word) if word in words else word)
         best = heapq.nlargest(k, scored.items(), key=lambda item: item[1][0])
-        return [Scored(word, i, p) for word, (p, i) in best]
+        return [Scored(word, i, p, form) for word, (p, i, form) in best]
 
     def strip(self, logprobs: np.ndarray, user: UserModel, context: str, partial: str, k: int) -> list[Candidate]:
         """Suggester.strip with the user's words mixed in (same casing rules)."""
         capital = starts_sentence(context)
-        return [Candidate(cased(self.vocab.tokens[s.token_id] if s.token_id != UNK_ID else user.form(s.word),
-                                partial, capital), s.token_id, math.log(s.probability), bool(partial))
+        return [Candidate(cased(s.form, partial, capital), s.token_id, math.log(s.probability), bool(partial))
                 for s in self.top(logprobs, user, contexts_of(context), partial, k) if s.probability > 0]

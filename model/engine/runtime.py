@@ -13,6 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from model.engine.contract import (
+    DICTIONARY,
     INT8_GRAPH,
     VOCAB,
     ModelError,
@@ -175,9 +176,22 @@ class Runtime(Graph):
                              f"this server has {TOKENIZER_VERSION}")
         if len(self.vocab) != sizes.get("vocab"):
             raise ModelError(f"vocab.txt has {len(self.vocab)} tokens, the manifest says {sizes.get('vocab')}")
+        self.dictionary_file = self._dictionary_file()
         path = graph_path(self.model_dir, int8)
         super().__init__(path, layers, hidden, provider, threads, rows_depend_on_each_other(path, self.manifest),
                          pads(path, self.manifest))
+
+    def _dictionary_file(self) -> Path | None:
+        """The main dictionary the manifest declares (checked: its number of words), or None."""
+        declared = self.manifest.get("dictionary")
+        if not declared:
+            return None
+        path = self.model_dir / DICTIONARY
+        with open(path, "rb") as f:
+            lines = sum(1 for _ in f)
+        if lines != declared.get("words"):
+            raise ModelError(f"{DICTIONARY} has {lines} words, the manifest says {declared.get('words')}")
+        return path
 
     @property
     def name(self) -> str:

@@ -3,7 +3,9 @@
 The model is a training checkpoint (torch) or an exported model directory (onnxruntime,
 no torch: fed one token per step with the state carried, the way the service feeds it).
 Both columns use the model's vocabulary and the trigram is trained on the same train
-split, so they are comparable. Definitions: model/evaluate/quality.py.
+split, so they are comparable; both are ranked in the strip a server gives
+(model/engine/strip.py), with the same main dictionary, and the LSTM also without it.
+Definitions: model/evaluate/quality.py.
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from model.data import CorpusError, encode_messages, load_corpus
+from model.engine.contract import DICTIONARY, SHIPPED_MODEL
 from model.engine.personal import MIN_COUNT as USER_MIN_COUNT
 from model.engine.runtime import Graph, Runtime
+from model.engine.strip import StripBuilder
 from model.engine.suggest import blocklist
 from model.engine.text import EOS_ID
 from model.evaluate import personal as evaluate_personal
@@ -46,6 +50,9 @@ def add_arguments(p) -> None:
                         "(model/evaluate/personal.py); with --messages: the file's lines as one user")
     p.add_argument("--blocklist", default="default",
                    help="words the strip never shows, as `nextword serve --blocklist`: default (the shipped list), none, or a file")
+    p.add_argument("--dictionary", default="model",
+                   help="the main dictionary: 'model' (the model directory's; for a checkpoint, the shipped model's), "
+                        "'none', or a dictionary.txt file")
     p.add_argument("--user-min-count", type=int, default=USER_MIN_COUNT,
                    help="with --personal: times a user must send a word the model does not know before it is suggested "
                         "(as `nextword serve --user-min-count`)")
@@ -98,11 +105,25 @@ def onnx_scorer(graph: Graph):
 
 
 def model_dir_scorer(model_dir: str, int8: bool):
-    """(vocab, score, description) for an exported model directory, loaded as the server loads it."""
+    """(vocab, score, description, its dictionary file or None) for an exported model
+    directory, loaded as the server loads it."""
     runtime = Runtime(model_dir, "cpu", threads=0, int8=int8)
     graph = runtime.model_dir / runtime.graph
     source = {"model_dir": str(model_dir), "graph": graph.name, "graph_sha1": hashlib.sha1(graph.read_bytes()).hexdigest()}
-    return runtime.vocab, onnx_scorer(runtime), source
+    return runtime.vocab, onnx_scorer(runtime), source, runtime.dictionary_file
+
+
+def dictionary_file(choice: str, model_dictionary: Path | None) -> Path | None:
+    """The dictionary `--dictionary` names: the model's (else the shipped model's), none, or a file."""
+    if choice == "none":
+        return None
+    if choice == "model":
+        shipped = SHIPPED_MODEL / DICTIONARY
+        return model_dictionary or (shipped if shipped.is_file() else None)
+    path = Path(choice).expanduser()
+    if not path.is_file():
+        raise CorpusError(f"--dictionary {choice}: no such file")
+    return path
 
 
 def checkpoint_scorer(path: str):
@@ -113,32 +134,51 @@ def checkpoint_scorer(path: str):
         raise CorpusError("evaluating a checkpoint needs torch: pip install -e '.[train]'; "
                           "an exported model needs no torch: pass --model-dir") from None
     model, vocab = checkpoint.restore_model(checkpoint.load(path))
-    return vocab, torch_scorer(model), {"checkpoint": str(path), "checkpoint_sha1": checkpoint.file_sha1(path)}
+    return vocab, torch_scorer(model), {"checkpoint": str(path), "checkpoint_sha1": checkpoint.file_sha1(path)}, None
 
 
 def trigram_scorer(trigram: KneserNeyTrigram):
     return lambda seqs: [trigram.logprobs(s) for s in seqs]
 
 
-def table(columns: dict[str, dict]) -> str:
-    names = list(columns)
-    lines = [f"{'':<36}" + "".join(f"{n:>16}" for n in names)]
+COLUMNS = {"lstm": "LSTM", "lstm_no_dictionary": "LSTM alone", "trigram_kn": "KN trigram"}
+
+
+def table(result: dict) -> str:
+    """The figures of each column the result has, side by side."""
+    names = [n for n in COLUMNS if n in result]
+    suffix = " + dict." if result.get("dictionary") else ""
+    labels = [COLUMNS[n] + (suffix if n != "lstm_no_dictionary" else "") for n in names]
+    lines = [f"{'':<40}" + "".join(f"{label:>20}" for label in labels)]
     for key, label, fmt in quality.FIGURES:
-        lines.append(f"{label:<36}" + "".join(f"{fmt.format(columns[n][key]):>16}" for n in names))
+        lines.append(f"{label:<40}" + "".join(f"{fmt.format(result[n][key]):>20}" for n in names))
     return "\n".join(lines)
 
 
-def run_evaluation(score, vocab, corpus, split: str, limit: int, blocked: frozenset[str] = frozenset()) -> dict:
-    """The model (score) and the trigram baseline on the first `limit` messages of a split."""
+def describe(strips: StripBuilder) -> dict | None:
+    d = strips.dictionary
+    return {"words": d.size, "outside_vocabulary": len(d)} if d is not None else None
+
+
+def compare(messages: list[str], strips: StripBuilder, score) -> dict:
+    """The LSTM's figures in the strip with the dictionary, and without it when there is one."""
+    result = {"lstm": quality.evaluate(messages, strips, score), "dictionary": describe(strips)}
+    if strips.dictionary is not None:
+        result["lstm_no_dictionary"] = quality.evaluate(messages, strips.without_dictionary(), score)
+    return result
+
+
+def run_evaluation(score, strips: StripBuilder, corpus, split: str, limit: int) -> dict:
+    """The model (score) and the trigram baseline, with the same strips, on the first `limit` messages of a split."""
     messages = corpus.splits[split][: limit or None]
     if not messages:
         raise CorpusError(f"the {split} split of {corpus.source} is empty")
     t0 = time.time()
-    trigram = KneserNeyTrigram(encode_messages(corpus.splits["train"], vocab), len(vocab))
-    lstm = quality.evaluate(messages, vocab, score, blocked=blocked)
-    baseline = quality.evaluate(messages, vocab, trigram_scorer(trigram), blocked=blocked)
-    return {"split": split, "messages": len(messages), "corpus": corpus.source,
-            "lstm": lstm, "trigram_kn": baseline, "seconds": round(time.time() - t0, 1)}
+    trigram = KneserNeyTrigram(encode_messages(corpus.splits["train"], strips.vocab), len(strips.vocab))
+    result = compare(messages, strips, score)
+    baseline = quality.evaluate(messages, strips, trigram_scorer(trigram))
+    return {"split": split, "messages": len(messages), "corpus": corpus.source, **result,
+            "trigram_kn": baseline, "seconds": round(time.time() - t0, 1)}
 
 
 def read_messages(path: str) -> list[str]:
@@ -159,10 +199,10 @@ def typing_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def run_typist(args, score, vocab, messages: list[str]) -> dict:
+def run_typist(args, score, strips: StripBuilder, messages: list[str]) -> dict:
     if not 0 <= args.typos <= 1:
         raise CorpusError(f"--typos is a probability per letter, between 0 and 1; got {args.typos}")
-    result = Typist(vocab, args.typos, args.seed, args.layout, blocklist(args.blocklist)).run(messages, score)
+    result = Typist(strips, args.typos, args.seed, args.layout).run(messages, score)
     print(f"noisy typist: typo rate {args.typos:g} per letter, seed {args.seed}, {args.layout}; "
           f"{result['messages']:,} messages, {result['plain']['words']:,} words")
     print(typing_table(result))
@@ -177,26 +217,28 @@ def main(args) -> int:
     messages = read_messages(args.messages) if args.messages else None
     if args.user_min_count < 1:
         raise CorpusError(f"--user-min-count must be at least 1, got {args.user_min_count}")
-    blocked = blocklist(args.blocklist)
-    vocab, score, source = model_dir_scorer(args.model_dir, args.int8) if args.model_dir else checkpoint_scorer(args.checkpoint)
+    vocab, score, source, model_dictionary = (model_dir_scorer(args.model_dir, args.int8) if args.model_dir
+                                              else checkpoint_scorer(args.checkpoint))
+    strips = StripBuilder.open(vocab, dictionary_file(args.dictionary, model_dictionary), blocklist(args.blocklist),
+                               args.user_min_count)
     if args.personal:
         corpus = f"{Path(args.messages).name}, as one user" if messages else f"chitchat-dataset, {args.split} split"
-        result = {"corpus": corpus, "user_min_count": args.user_min_count,
-                  "personal": evaluate_personal.run(score, vocab, args.split, messages, blocked, args.user_min_count)}
+        result = {"corpus": corpus, "user_min_count": args.user_min_count, "dictionary": describe(strips),
+                  "personal": evaluate_personal.run(score, strips, args.split, messages)}
         print(f"personal suggestions: {corpus}")
         print(evaluate_personal.table(result["personal"]))
     elif args.typos is not None:
         chosen = messages or load_corpus(args.corpus).splits[args.split][: args.limit or None]
-        result = run_typist(args, score, vocab, chosen)
-    elif messages is not None:  # the LSTM alone, e.g. to compare with what a typing client measured
-        result = {"messages": len(messages), "lstm": quality.evaluate(messages, vocab, score, blocked=blocked)}
+        result = run_typist(args, score, strips, chosen)
+    elif messages is not None:  # no baseline: e.g. text of another domain, or what a typing client measured
+        result = {"messages": len(messages), **compare(messages, strips, score)}
         print(f"{len(messages)} messages, {result['lstm']['words']} words, {result['lstm']['characters']} characters")
-        print(table({"LSTM": result["lstm"]}))
+        print(table(result))
     else:
-        result = run_evaluation(score, vocab, load_corpus(args.corpus), args.split, args.limit, blocked)
+        result = run_evaluation(score, strips, load_corpus(args.corpus), args.split, args.limit)
         print(f"{result['split']} split of {result['corpus']}: {result['messages']:,} messages, "
               f"{result['lstm']['words']:,} words, {result['lstm']['characters']:,} characters")
-        print(table({"LSTM": result["lstm"], "KN trigram": result["trigram_kn"]}))
+        print(table(result))
     result.update(source)
     if args.json:
         try:

@@ -7,53 +7,36 @@ Every message is typed with the user model as it stands, then learned, in time o
 - `--messages FILE`: one user typing the file's lines in order, from an empty model (e.g.
   text of another domain than the one the model was trained on).
 
-Both columns count keystrokes the same way (model/evaluate/quality.py); a word is found in the
-strip by its lower-cased text, so a word outside the vocabulary counts once the user
-model suggests it.
+Both columns count keystrokes the same way (model/evaluate/quality.py) in the strip a server
+gives (model/engine/strip.py: main dictionary and corrections included), without and with the
+user's model; a word is found in the strip by its lower-cased text, so a word outside the
+vocabulary counts once the dictionary or the user's model suggests it.
 """
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
 from model.data import SPLITS, chitchat_messages, clean, encode_messages, split_of
-from model.engine.personal import MIN_COUNT, Personalizer, UserModel, contexts_of
-from model.engine.suggest import Suggester
-from model.engine.text import Vocab, normalize, token_spans
+from model.engine.personal import UserModel
+from model.engine.strip import StripBuilder
 from model.evaluate import quality
 
 MIN_HISTORY = 200  # train-split messages that make a user one "with history"
 ROWS = [row for row in quality.FIGURES if row[0] in ("top1_accuracy", "top3_accuracy", "ksr_1", "ksr_3", "ksr_5")]
 
 
-def personal_ranker(personalizer: Personalizer, user: UserModel, rows, message: str) -> quality.Rank:
-    """rank(i, prefix) in the strip mixed with the user model; the target is the word itself."""
-    text = normalize(message)
-    spans = token_spans(text)
-
-    def rank(i: int, prefix: str) -> int:
-        contexts = contexts_of(text[: spans[i][1]])
-        target = spans[i][0].lower()
-        for place, s in enumerate(personalizer.top(rows[i], user, contexts, prefix, quality.MAX_STRIP)):
-            if s.word == target:
-                return place
-        return quality.MAX_STRIP
-
-    return rank
-
-
 class Comparison:
     """Tallies of the same messages typed without and with the user model."""
 
-    def __init__(self, vocab: Vocab, blocked: frozenset[str] = frozenset(), min_count: int = MIN_COUNT):
-        self.vocab, self.suggester = vocab, Suggester(vocab, blocked)
-        self.personalizer = Personalizer(vocab, self.suggester, min_count)
+    def __init__(self, strips: StripBuilder):
+        self.strips = strips
         self.plain, self.personal = quality.Tally(), quality.Tally()
         self.messages = 0
 
     def type(self, message: str, ids, rows, user: UserModel) -> None:
         self.messages += 1
-        quality.tally_message(self.plain, message, rows, ids, quality.model_ranker(self.suggester, rows, ids))
-        quality.tally_message(self.personal, message, rows, ids, personal_ranker(self.personalizer, user, rows, message))
+        quality.tally_message(self.plain, message, rows, ids, quality.strip_ranker(self.strips, rows, message))
+        quality.tally_message(self.personal, message, rows, ids, quality.strip_ranker(self.strips, rows, message, user=user))
 
     def result(self) -> dict:
         """Both columns, without perplexity: the user model ranks words, it is not scored as a
@@ -63,11 +46,11 @@ class Comparison:
         return {"messages": self.messages, **columns}
 
 
-def type_history(history: list[tuple[str, bool]], vocab: Vocab, score, comparison: Comparison) -> UserModel:
+def type_history(history: list[tuple[str, bool]], score, comparison: Comparison) -> UserModel:
     """One user's messages in order, (text, typed?): typed ones are counted, then all learned."""
     user = UserModel()
     typed = [m for m, counted in history if counted]
-    seqs = encode_messages(typed, vocab)
+    seqs = encode_messages(typed, comparison.strips.vocab)
     scored = iter(zip(seqs, score(seqs)) if typed else ())
     for when, (message, counted) in enumerate(history):
         if counted:
@@ -92,18 +75,17 @@ def chitchat_histories(split: str) -> tuple[dict[str, list[tuple[str, bool]]], s
             {s for s, n in train.items() if n >= MIN_HISTORY})
 
 
-def run(score, vocab: Vocab, split: str, messages: list[str] | None, blocked: frozenset[str] = frozenset(),
-        min_count: int = MIN_COUNT) -> dict:
-    """The comparison, with the strip's blocklist and the user model's threshold as a server has them."""
+def run(score, strips: StripBuilder, split: str, messages: list[str] | None) -> dict:
+    """The comparison, in the strip a server with these strips (dictionary, blocklist, threshold) gives."""
     if messages is not None:
-        one = Comparison(vocab, blocked, min_count)
-        type_history([(m, True) for m in messages], vocab, score, one)
+        one = Comparison(strips)
+        type_history([(m, True) for m in messages], score, one)
         return {"one user": one.result()}
     assert split in SPLITS
     histories, heavy = chitchat_histories(split)
-    groups = {"with history": Comparison(vocab, blocked, min_count), "others": Comparison(vocab, blocked, min_count)}
+    groups = {"with history": Comparison(strips), "others": Comparison(strips)}
     for sender in sorted(histories):
-        type_history(histories[sender], vocab, score, groups["with history" if sender in heavy else "others"])
+        type_history(histories[sender], score, groups["with history" if sender in heavy else "others"])
     result = {name: c.result() for name, c in groups.items()}
     result["with history"]["users"] = len(heavy & set(histories))
     result["others"]["users"] = len(set(histories) - heavy)

@@ -2,17 +2,20 @@
 
 A model is seen only through `rows`: for a message <s> t1 .. tn </s>, an (n + 1, V)
 array whose row i is log P(t_{i+1} | <s> t1 .. ti). The suggestion strip comes from
-model.engine.suggest, the same code the service runs.
+model/engine/strip.py, the very object the service runs: main dictionary, corrections and
+(model/evaluate/personal.py) the user's words included.
 
 Keystroke savings (docs/DESIGN.md), keystrokes counted:
 - every character (Unicode code point) of the message typed by hand costs 1: letters,
   spaces, punctuation, digits, emoji code points; shift/casing costs nothing;
 - before each character of a word, the strip shows N suggestions for what was typed so
-  far; if the word (matched case-insensitively, by vocabulary id) is among them, it is
-  accepted for 1 keystroke and the space right after it is free;
+  far; if the word (matched case-insensitively) is among them, it is accepted for 1
+  keystroke and the space right after it is free;
 - KSR = 1 - keystrokes / characters, summed over all messages (micro-average).
-Next-word accuracy counts every word of the text (out-of-vocabulary words are misses);
-completion accuracy after n letters counts words longer than n letters, top 3.
+Next-word accuracy counts every word of the text (a word the strip cannot offer is a miss);
+completion accuracy after n letters counts words longer than n letters, top 3; words
+outside the vocabulary completed: their share accepted from a strip of 3 before their
+last letter.
 """
 from __future__ import annotations
 
@@ -23,8 +26,10 @@ from typing import Callable
 import numpy as np
 
 from model.data import encode_messages
-from model.engine.suggest import Suggester, shown_for
-from model.engine.text import Vocab, normalize, token_spans
+from model.engine.personal import UserModel
+from model.engine.strip import StripBuilder
+from model.engine.suggest import shown_for
+from model.engine.text import UNK_ID, normalize, token_spans
 
 KSR_SIZES = (1, 3, 5)
 FIGURES = [  # (key, label, format) of each figure, in the order tables print them
@@ -36,6 +41,7 @@ FIGURES = [  # (key, label, format) of each figure, in the order tables print th
     ("ksr_1", "keystroke savings, 1 suggestion", "{:.2%}"),
     ("ksr_3", "keystroke savings, 3 suggestions", "{:.2%}"),
     ("ksr_5", "keystroke savings, 5 suggestions", "{:.2%}"),
+    ("oov_completed", "words outside the vocabulary completed", "{:.2%}"),
 ]
 MAX_STRIP = max(KSR_SIZES)
 Rank = Callable[[int, str], int]  # (token index, typed prefix) -> place in the strip, MAX_STRIP if not in it
@@ -53,6 +59,8 @@ class Tally:
     chars: int = 0
     strips: int = 0
     unclean_strips: int = 0   # strips showing a stray letter, an elongation or a non-word (suggest.shown_for)
+    oov_words: int = 0        # words outside the LSTM's vocabulary
+    oov_completed: int = 0    # ... accepted from a strip of 3 before their last letter
 
     def result(self) -> dict:
         return {
@@ -61,6 +69,8 @@ class Tally:
             "top3_accuracy": round(self.top3 / max(self.words, 1), 4),
             **{f"completion_top3_after_{n}": round(h / max(w, 1), 4) for n, (h, w) in self.completion.items()},
             **{f"ksr_{n}": round(1 - k / max(self.chars, 1), 4) for n, k in self.keystrokes.items()},
+            "oov_completed": round(self.oov_completed / max(self.oov_words, 1), 4),
+            "oov_words": self.oov_words,
             "tokens": self.tokens,
             "words": self.words,
             "characters": self.chars,
@@ -69,20 +79,26 @@ class Tally:
         }
 
 
-def strip_rank(suggester: Suggester, row: np.ndarray, prefix: str, target: int, tally: Tally | None = None) -> int:
-    """Position of target in the strip of MAX_STRIP words for this prefix, or MAX_STRIP; with
-    a tally, the strip is also checked against what a strip may show."""
-    ids, _ = suggester.top(row, prefix, MAX_STRIP)
+def strip_rank(strips: StripBuilder, row: np.ndarray, context: str, prefix: str, target: str,
+               tally: Tally | None = None, user: UserModel | None = None) -> int:
+    """Position of the (lower-cased) target word in the strip of MAX_STRIP words for what was
+    typed, or MAX_STRIP; with a tally, the strip is also checked against what a strip may show."""
+    words = [c.text for c in strips.candidates(row, context, prefix, MAX_STRIP, user=user)]
     if tally is not None:
         tally.strips += 1
-        tally.unclean_strips += not all(shown_for(suggester.vocab.tokens[i], prefix) for i in ids.tolist())
-    hits = np.flatnonzero(ids == target)
-    return int(hits[0]) if len(hits) else MAX_STRIP
+        tally.unclean_strips += not all(shown_for(w, prefix) for w in words)
+    for place, word in enumerate(words):
+        if word.lower() == target:
+            return place
+    return MAX_STRIP
 
 
-def model_ranker(suggester: Suggester, rows: np.ndarray, ids: np.ndarray, tally: Tally | None = None) -> Rank:
-    """rank(i, prefix): where the message's i-th token stands in the model's strip."""
-    return lambda i, prefix: strip_rank(suggester, rows[i], prefix, int(ids[i + 1]), tally)
+def strip_ranker(strips: StripBuilder, rows: np.ndarray, message: str, tally: Tally | None = None,
+                 user: UserModel | None = None) -> Rank:
+    """rank(i, prefix): where the message's i-th token stands in the strip (with the user's model if given)."""
+    text = normalize(message)
+    spans = token_spans(text)
+    return lambda i, prefix: strip_rank(strips, rows[i], text[: spans[i][1]], prefix, spans[i][0].lower(), tally, user)
 
 
 def word_keystrokes(rank: Callable[[str], int], word: str) -> dict[int, tuple[int, bool]]:
@@ -125,17 +141,18 @@ def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, ran
         for n, (keys, accepted) in word_keystrokes(lambda prefix: rank(i, prefix), tok).items():
             t.keystrokes[n] += keys
             free_space[n] = accepted
+        if ids[i + 1] == UNK_ID:
+            t.oov_words += 1
+            t.oov_completed += free_space[3]
 
 
-def evaluate(messages: list[str], vocab: Vocab, score, batch: int = 256, blocked: frozenset[str] = frozenset()) -> dict:
+def evaluate(messages: list[str], strips: StripBuilder, score, batch: int = 256) -> dict:
     """Figures over the messages; score(list of id arrays) -> list of row arrays; the strip
-    leaves out the `blocked` words, as a server with that blocklist does."""
-    suggester = Suggester(vocab, blocked)
+    is the one a server with these strips (dictionary, blocklist) gives."""
     t = Tally()
     for i in range(0, len(messages), batch):
         chunk = messages[i : i + batch]
-        seqs = encode_messages(chunk, vocab)
+        seqs = encode_messages(chunk, strips.vocab)
         for message, ids, rows in zip(chunk, seqs, score(seqs)):
-            tally_message(t, message, rows, ids, model_ranker(suggester, rows, ids, t))
+            tally_message(t, message, rows, ids, strip_ranker(strips, rows, message, t))
     return t.result()
-

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.data import encode_messages
-from model.engine.suggest import Suggester, starts_sentence
-from model.engine.text import Vocab, normalize, token_spans
-from model.engine.typos import DEFAULT_LAYOUT, Corrector, neighbours
+from model.engine.strip import StripBuilder
+from model.engine.suggest import starts_sentence
+from model.engine.text import normalize, token_spans
+from model.engine.typos import DEFAULT_LAYOUT, neighbours
 
 STRIP = 3
 MIX = (("near", 0.4), ("drop", 0.2), ("double", 0.2), ("swap", 0.2))
@@ -76,17 +77,13 @@ class Typing:
 
 
 class Typist:
-    def __init__(self, vocab: Vocab, rate: float, seed: int = 1, layout: str = DEFAULT_LAYOUT,
-                 blocked: frozenset[str] = frozenset()):
-        self.vocab, self.rate, self.seed, self.layout = vocab, rate, seed, layout
-        self.suggester = Suggester(vocab, blocked)
-        self.corrector = Corrector(vocab, self.suggester)
+    """Types with the strip a server gives (model/engine/strip.py: these strips, this layout)."""
+
+    def __init__(self, strips: StripBuilder, rate: float, seed: int = 1, layout: str = DEFAULT_LAYOUT):
+        self.strips, self.rate, self.seed, self.layout = strips, rate, seed, layout
 
     def strip(self, row: np.ndarray, context: str, partial: str, corrections: bool) -> list[str]:
-        if corrections:
-            words = self.corrector.strip(row, context, partial, STRIP, self.layout)
-        else:
-            words = self.suggester.strip(row, context, partial, STRIP)
+        words = self.strips.candidates(row, context, partial, STRIP, self.layout, corrections=corrections)
         return [w.text.lower() for w in words]
 
     def enter_word(self, row: np.ndarray, context: str, word: str, typed: str, corrections: bool) -> tuple[int, str, bool]:
@@ -119,7 +116,7 @@ class Typist:
                 t.keystrokes += keys
                 separator = end < len(text) and not text[end].isalnum()
                 if corrections and not free_space and separator:
-                    fix = self.corrector.autocorrect(rows[i], final, starts_sentence(text[:start]), self.layout)
+                    fix = self.strips.autocorrect(rows[i], final, starts_sentence(text[:start]), self.layout)
                     final = fix.replacement if fix else final
                 t.words += 1
                 if final.lower() != tok.lower():
@@ -132,7 +129,7 @@ class Typist:
         rng = np.random.default_rng(self.seed)
         for i in range(0, len(messages), batch):
             chunk = messages[i : i + batch]
-            seqs = encode_messages(chunk, self.vocab)
+            seqs = encode_messages(chunk, self.strips.vocab)
             for message, rows in zip(chunk, score(seqs)):
                 self.type_message(totals, message, rows, self.mistype_all(message, rng))
         return {"rate": self.rate, "seed": self.seed, "layout": self.layout, "messages": len(messages),

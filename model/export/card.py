@@ -71,7 +71,8 @@ def render(manifest: dict, train_args: dict, hardware: str, export_command: str,
                   "",
                   "| metric | this LSTM | KN trigram baseline |", "|---|---:|---:|"]
         for key, label, fmt in quality.FIGURES:
-            lines.append(f"| {label} | {fmt.format(ev['lstm'][key])} | {fmt.format(ev['trigram_kn'][key])} |")
+            if key in ev["lstm"]:  # an older evaluation may lack a figure added since
+                lines.append(f"| {label} | {fmt.format(ev['lstm'][key])} | {fmt.format(ev['trigram_kn'][key])} |")
         lines.append("")
     if manifest.get("typing"):
         lines += ["## Typing with typos", "",
@@ -97,4 +98,36 @@ def render(manifest: dict, train_args: dict, hardware: str, export_command: str,
                 lines.append(f"| {name} | {group['messages']:,} | {label} | {g['ksr_1']:.2%} | {g['ksr_3']:.2%} | "
                              f"{g['ksr_5']:.2%} | {g['top1_accuracy']:.2%} | {g['top3_accuracy']:.2%} |")
         lines.append("")
+    lines += dictionary_lines(manifest)  # last: `nextword dictionary` rewrites it there
     return "\n".join(lines)
+
+
+DICTIONARY_HEADING = "## Main dictionary"
+
+
+def dictionary_lines(manifest: dict) -> list[str]:
+    """The card's section on the main dictionary (model/engine/dictionary.py), if there is one."""
+    d = manifest.get("dictionary")
+    if not d:
+        return []
+    lines = [DICTIONARY_HEADING, "",
+             f"`{d['file']}`: {d['words']:,} words with their frequencies, Zipf ≥ {d['min_zipf']:g}: {d['source']}. "
+             "A word outside the vocabulary gets P(<unk> | context) times its share of those words' frequency; "
+             "rebuilt by `nextword dictionary`.", ""]
+    ev = d.get("evaluation")
+    if ev:
+        lines += ["| text | messages | | KSR@3 | next word, top-3 | words outside the vocabulary completed |",
+                  "|---|---:|---|---:|---:|---:|"]
+        for text in ev:
+            for column in text["columns"]:
+                f = text["figures"][column]
+                lines.append(f"| {text['text']} | {text['messages']:,} | {column} | {f['ksr_3']:.2%} | "
+                             f"{f['top3_accuracy']:.2%} | {f['oov_completed']:.2%} |")
+        lines.append("")
+    return lines
+
+
+def with_dictionary(text: str, manifest: dict) -> str:
+    """A card with its dictionary section written anew (at the end)."""
+    head = text.split(f"\n{DICTIONARY_HEADING}\n", 1)[0].rstrip("\n")
+    return head + "\n\n" + "\n".join(dictionary_lines(manifest))

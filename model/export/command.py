@@ -27,6 +27,7 @@ import onnxruntime as ort
 from model.data import encode_messages, load_corpus
 from model.engine.contract import (
     CARD,
+    DICTIONARY,
     FP32_GRAPH,
     INPUTS,
     INT8_GRAPH,
@@ -39,12 +40,14 @@ from model.engine.contract import (
 )
 from model.engine.errors import UserError
 from model.engine.runtime import Graph
+from model.engine.strip import StripBuilder
 from model.engine.suggest import blocklist
 from model.engine.text import BOS_ID, EOS_ID, NUM_ID, SPECIALS, TOKENIZER_VERSION, UNK_ID
 from model.evaluate import quality
 from model.evaluate.command import onnx_scorer, run_evaluation, torch_scorer
 from model.evaluate.typist import Typist
 from model.export import card, quantize
+from model.export import dictionary as main_dictionary
 from model.train.hardware import describe_hardware
 
 TOLERANCE = 1e-4          # max |logprob difference| accepted between onnxruntime and torch
@@ -171,7 +174,7 @@ def check_int8(fp32: Path, int8: Path, layers: int, hidden: int, messages: list[
     graphs = {name: Graph(g, layers, hidden, "cpu", threads=0) for name, g in (("fp32", fp32), ("int8", int8))}
     rows = {name: onnx_scorer(graph)(seqs) for name, graph in graphs.items()}
     agree = np.mean(np.concatenate([a.argmax(1) == b.argmax(1) for a, b in zip(rows["fp32"], rows["int8"])]))
-    ksr = {name: quality.evaluate(messages, vocab, replay(r))["ksr_3"] for name, r in rows.items()}
+    ksr = {name: quality.evaluate(messages, StripBuilder(vocab), replay(r))["ksr_3"] for name, r in rows.items()}
     apart = rows_identical(graphs["int8"], seqs)
     report = {"int8_top1_agreement": round(float(agree), 4), "int8_ksr_3": ksr["int8"], "fp32_ksr_3": ksr["fp32"],
               "int8_check_messages": len(messages), "int8_rows_alone_vs_batch": apart}
@@ -205,12 +208,12 @@ def replay(rows: list[np.ndarray]):
     return lambda seqs: [next(it) for _ in seqs]
 
 
-def typist_figures(args, score, vocab, messages: list[str]) -> list[dict]:
+def typist_figures(args, score, strips: StripBuilder, messages: list[str]) -> list[dict]:
     """The noisy typist (model/evaluate/typist.py) at each rate, through the graph the service serves."""
     rates = [float(r) for r in args.typo_rates.split(",") if r.strip()]
     if rates and messages:
         print(f"typing the test split as a noisy typist at rates {', '.join(f'{r:g}' for r in rates)} ...", flush=True)
-    return [{k: v for k, v in Typist(vocab, rate, blocked=blocklist("default")).run(messages, score).items() if k != "examples"}
+    return [{k: v for k, v in Typist(strips, rate).run(messages, score).items() if k != "examples"}
             for rate in rates if messages]
 
 
@@ -330,6 +333,8 @@ def build(args, payload: dict, out: Path, tmp: Path) -> dict:
     if args.int8 or args.int8_only:
         quantize.write(quantize.weights_of(model), tmp / INT8_GRAPH)
         checks.update(check_int8(tmp / FP32_GRAPH, tmp / INT8_GRAPH, cfg.layers, cfg.hidden, test[: args.check_messages], vocab))
+    dictionary = main_dictionary.write(tmp, main_dictionary.build(), main_dictionary.MIN_ZIPF)
+    strips = StripBuilder.open(vocab, tmp / DICTIONARY, blocklist("default"))
     if args.evaluation:
         evaluation = load_evaluation(args.evaluation, args.checkpoint)
     else:
@@ -337,16 +342,17 @@ def build(args, payload: dict, out: Path, tmp: Path) -> dict:
         print(f"evaluating {graph.name if graph else 'the checkpoint'} on the test split "
               "(pass --evaluation to reuse a saved one) ...", flush=True)
         score = onnx_scorer(Graph(graph, cfg.layers, cfg.hidden, "cpu", threads=0)) if graph else torch_scorer(model)
-        evaluation = run_evaluation(score, vocab, corpus, "test", 0, blocklist("default"))
+        evaluation = run_evaluation(score, strips, corpus, "test", 0)
         evaluation["scored_by"] = graph.name if graph else "torch checkpoint"
     graph = tmp / INT8_GRAPH if args.int8_only or args.int8 else tmp / FP32_GRAPH
-    typing = typist_figures(args, onnx_scorer(Graph(graph, cfg.layers, cfg.hidden, "cpu", threads=0)), vocab, corpus.splits["test"])
+    typing = typist_figures(args, onnx_scorer(Graph(graph, cfg.layers, cfg.hidden, "cpu", threads=0)), strips, corpus.splits["test"])
     if args.int8_only:
         (tmp / FP32_GRAPH).unlink()
     vocab.save(tmp / VOCAB)
     graphs = sorted(p.name for p in tmp.glob("*.onnx"))
     meta = manifest(args, payload, model, evaluation, checks, graphs)
     meta["typing"] = typing
+    meta["dictionary"] = dictionary
     meta["personal"] = load_personal(args.personal_evaluation, graph)
     (tmp / MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")
     write_card(tmp, meta, payload, export_command(args, out, payload))

@@ -57,16 +57,19 @@ class AsyncNextWordClient:
         return learned_of(await self.stub.Learn(request, timeout=timeout or self.timeout, metadata=self.metadata,
                                              wait_for_ready=True))
 
-    async def forget(self, user: str, word: str = "", timeout: float | None = None) -> None:
+    async def forget(self, user: str, word: str = "", timeout: float | None = None) -> bool:
         """Delete everything the server keeps for the user, at once and for good; with `word`,
-        only that word ("remove this suggestion": not suggested to them until sent again)."""
-        await self.stub.Forget(pb.ForgetRequest(user=user, word=word), timeout=timeout or self.timeout,
-                             metadata=self.metadata, wait_for_ready=True)
+        only that word ("remove this suggestion": not suggested to them until sent again).
+        True when no file of the store holds it any more (ForgetResponse.wiped)."""
+        return (await self.stub.Forget(pb.ForgetRequest(user=user, word=word), timeout=timeout or self.timeout,
+                                     metadata=self.metadata, wait_for_ready=True)).wiped
 
     async def export(self, user: str, timeout: float | None = None) -> dict:
-        """Everything the server keeps for the user, as documented JSON (README, "Privacy")."""
-        return export_of(await self.stub.Export(pb.ExportRequest(user=user), timeout=timeout or self.timeout,
-                                             metadata=self.metadata, wait_for_ready=True))
+        """Everything the server keeps for the user, as documented JSON (README, "Privacy"),
+        however much (ExportStream)."""
+        pages = self.stub.ExportStream(pb.ExportRequest(user=user), timeout=timeout or self.timeout,
+                                       metadata=self.metadata, wait_for_ready=True)
+        return export_of([page async for page in pages])
 
     async def import_words(self, user: str, words, timeout: float | None = None) -> Learned:
         """Add a personal word list (a dict of word -> count, or words) to the user's model."""

@@ -71,16 +71,18 @@ class NextWordClient:
         return learned_of(self.stub.Learn(request, timeout=timeout or self.timeout, metadata=self.metadata,
                                              wait_for_ready=True))
 
-    def forget(self, user: str, word: str = "", timeout: float | None = None) -> None:
+    def forget(self, user: str, word: str = "", timeout: float | None = None) -> bool:
         """Delete everything the server keeps for the user, at once and for good; with `word`,
-        only that word ("remove this suggestion": not suggested to them until sent again)."""
-        self.stub.Forget(pb.ForgetRequest(user=user, word=word), timeout=timeout or self.timeout,
-                             metadata=self.metadata, wait_for_ready=True)
+        only that word ("remove this suggestion": not suggested to them until sent again).
+        True when no file of the store holds it any more (ForgetResponse.wiped)."""
+        return (self.stub.Forget(pb.ForgetRequest(user=user, word=word), timeout=timeout or self.timeout,
+                                     metadata=self.metadata, wait_for_ready=True)).wiped
 
     def export(self, user: str, timeout: float | None = None) -> dict:
-        """Everything the server keeps for the user, as documented JSON (README, "Privacy")."""
-        return export_of(self.stub.Export(pb.ExportRequest(user=user), timeout=timeout or self.timeout,
-                                             metadata=self.metadata, wait_for_ready=True))
+        """Everything the server keeps for the user, as documented JSON (README, "Privacy"),
+        however much (ExportStream)."""
+        return export_of(self.stub.ExportStream(pb.ExportRequest(user=user), timeout=timeout or self.timeout,
+                                                metadata=self.metadata, wait_for_ready=True))
 
     def import_words(self, user: str, words, timeout: float | None = None) -> Learned:
         """Add a personal word list (a dict of word -> count, or words) to the user's model."""

@@ -161,10 +161,14 @@ def import_request(user: str, words) -> pb.ImportRequest:
     return pb.ImportRequest(user=user, words=[pb.ImportRequest.Word(word=wire_text(w), count=c) for w, c in counts])
 
 
-def export_of(response: pb.ExportResponse) -> dict:
-    """Everything stored for a user, as the JSON README documents (section "Privacy")."""
-    return {"entries": [{"text": e.text, "count": e.count, "last_seen": e.last_seen} for e in response.entries],
-            "suppressed": list(response.suppressed)}
+def export_of(pages) -> dict:
+    """Everything stored for a user, from the pages of an ExportStream (or one Export), as the
+    JSON README documents (section "Privacy")."""
+    data = {"entries": [], "suppressed": []}
+    for page in pages:
+        data["entries"] += [{"text": e.text, "count": e.count, "last_seen": e.last_seen} for e in page.entries]
+        data["suppressed"] += list(page.suppressed)
+    return data
 
 
 class SessionOptions:

@@ -17,6 +17,10 @@ class Busy(ServiceError):
     """Too much at once (model-step queue, typing sessions): try again shortly."""
 
 
+class TooLarge(ServiceError):
+    """An answer that does not fit in one message (--max-message-bytes)."""
+
+
 class Unavailable(ServiceError):
     """Not now: the server is shutting down, or the user store cannot be reached."""
 

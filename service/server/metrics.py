@@ -48,14 +48,21 @@ class Metrics:
                                ["result"], registry=r)
         self.model = Gauge("nextword_model_info", "1 for the model being served and the execution provider in use",
                            ["name", "version", "provider"], registry=r, multiprocess_mode="max")
-        self.store_up = Gauge("nextword_user_store_up", "1 while the user store answers, 0 while it does not",
-                              registry=r, multiprocess_mode="min")
+        self.store_up = Gauge("nextword_user_store_up", "1 while the user store answers reads and takes writes, "
+                              "0 while it does not", registry=r, multiprocess_mode="min")
+        self.store_writable = Gauge("nextword_user_store_writable", "1 while the user store takes writes; 0 after a "
+                                    "write failed (a full disk included), until one succeeds: learning is STORE_DOWN "
+                                    "meanwhile", registry=r, multiprocess_mode="min")
         self.store_errors = Counter("nextword_user_store_errors", "user store calls that failed, by operation "
-                                    "(load, check, learn, write, forget, expire)", ["operation"], registry=r)
+                                    "(load, check, learn, write, probe, forget, wipe, expire)", ["operation"], registry=r)
+        self.wipe_pending = Gauge("nextword_user_store_wipe_pending", "1 while deleted data still lies in SQLite's "
+                                  "write-ahead log because another program reads the file; truncated as soon as it "
+                                  "lets go", registry=r, multiprocess_mode="max")
         self.learned = Counter("nextword_user_messages_learned", "sent messages learned into a user's model", registry=r)
         self.learn_dropped = Counter("nextword_user_messages_dropped", "sent messages not learned, by reason: store_down, "
                                      "busy (too much waiting to be written), forgotten (the user was forgotten before "
-                                     "it was written), shutdown (the store was down at drain)", ["reason"], registry=r)
+                                     "it was written), shutdown (answered LEARNED, but the store was down until the drain ended)", ["reason"],
+                                     registry=r)
         self.users_cached = Gauge("nextword_users_cached", "users' models held in memory", registry=r,
                                   multiprocess_mode="livesum")
         self._model_labels: tuple[str, str, str] | None = None

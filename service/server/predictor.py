@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 
-from model.engine.personal import Personalizer, UserModel
+from model.engine.personal import UserModel
 from model.engine.runtime import Runtime
-from model.engine.suggest import Candidate, Suggester, blocklist, starts_sentence
+from model.engine.strip import Strip, StripBuilder
+from model.engine.suggest import blocklist, starts_sentence
 from model.engine.text import BOS_ID, parent_context, split_normalized, split_typed, tokenize
-from model.engine.typos import LAYOUTS, Autocorrect, Corrector
+from model.engine.typos import LAYOUTS, Autocorrect
 from service.server.batching import MicroBatcher
 from service.server.cache import ContextCache, Entry
 from service.server.errors import InvalidInput
@@ -36,13 +36,6 @@ def _blank(text: str) -> bool:
     return not text or text.isspace()
 
 
-@dataclass
-class Strip:
-    """What a keystroke gets: the suggestions, best first, and maybe an autocorrect."""
-    candidates: list[Candidate]
-    autocorrect: Autocorrect | None = None
-
-
 class Predictor:
     """One model's predictions: every model step goes through its batcher. `start()` before use."""
 
@@ -50,9 +43,8 @@ class Predictor:
         self.runtime, self.settings, self.metrics = runtime, settings, metrics
         self.batcher = MicroBatcher(runtime, metrics, settings.max_batch, settings.max_wait_us / 1e6, settings.max_queue)
         self.vocab = runtime.vocab
-        self.suggester = Suggester(runtime.vocab, blocklist(settings.blocklist))
-        self.corrector = Corrector(runtime.vocab, self.suggester)
-        self.personalizer = Personalizer(runtime.vocab, self.suggester, settings.user_min_count)
+        self.strips = StripBuilder.open(runtime.vocab, runtime.dictionary_file, blocklist(settings.blocklist),
+                                        settings.user_min_count)
         self.cache = ContextCache(settings.cache_size)
         self.root: Entry | None = None  # the state after <s>: every context starts from it
         self.leases = 0  # calls and streams answering from this model now
@@ -124,25 +116,18 @@ class Predictor:
         cache = self.cache if cache is None else cache
         context, partial = split_typed(text)
         entry = await self.entry(context, cache)
-        exact = (self.personalizer.strip(entry.logprobs, user, context, partial, k) if user
-                 else self.suggester.strip(entry.logprobs, context, partial, k))
-        if exact_only:
-            return Strip(exact)
-        hidden = user.suppressed if user else frozenset()
-        strip = Strip(self.corrector.strip(entry.logprobs, context, partial, k, layout, exact, hidden))
-        if not partial:
+        strip = Strip(self.strips.candidates(entry.logprobs, context, partial, k, layout, user, corrections=not exact_only))
+        if not partial and not exact_only:
             strip.autocorrect = await self._autocorrect(context, cache, layout, user)
-            if strip.autocorrect and strip.autocorrect.replacement.lower() in hidden:
-                strip.autocorrect = None
         return strip
 
     async def _autocorrect(self, context: str, cache: ContextCache, layout: str, user: UserModel | None) -> Autocorrect | None:
         """Autocorrect for a word that the last character (a separator) just finished."""
         before, word = split_normalized(context[:-1])  # the context is normalized already
-        if not word or not self.corrector.may_correct(word) or (user and user.knows(word)):
+        if not word or not self.strips.may_autocorrect(word, user):
             return None  # the common case, a known word (or one the user sends): no model state needed
         entry = await self.entry(before, cache)  # the context the word was typed in: usually cached
-        return self.corrector.autocorrect(entry.logprobs, word, starts_sentence(before), layout)
+        return self.strips.autocorrect(entry.logprobs, word, starts_sentence(before), layout, user)
 
     async def entry(self, context: str, cache: ContextCache) -> Entry:
         """The model's state after a context: cached, extended from its parent, or computed."""

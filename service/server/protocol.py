@@ -14,9 +14,10 @@ from model.engine.suggest import Candidate
 from model.engine.typos import Autocorrect
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
-from service.server.errors import Busy, InvalidInput, PersonalOff, Unavailable, Unsigned, WrongSignature
+from service.server.errors import Busy, InvalidInput, PersonalOff, TooLarge, Unavailable, Unsigned, WrongSignature
 from service.server.session import Answer, Ask, Change, Sessions
 from service.server.users.layer import Learned, Outcome
+from service.server.users.store import Snapshot
 
 log = logging.getLogger("nextword.protocol")
 
@@ -25,6 +26,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["NextWord"].full_name
 STATUS = {
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
     Busy: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     PersonalOff: grpc.StatusCode.FAILED_PRECONDITION,
     Unsigned: grpc.StatusCode.UNAUTHENTICATED,
@@ -83,13 +85,31 @@ def response_of(answer: Answer, options: pb.PredictOptions, sequence: int = 0) -
                               model_version=version, sequence=sequence, learned=learned_proto(answer.learned))
 
 
+def export_pages(snapshot: Snapshot, page_bytes: int):
+    """ExportResponse messages of at most about `page_bytes` each, holding between them every
+    entry and suppressed word of the snapshot (one message for an empty one)."""
+    page, size = pb.ExportResponse(), 0
+    items = [("entries", pb.ExportResponse.Entry(text=e, count=c, last_seen=seen))
+             for e, (c, seen) in sorted(snapshot.entries.items())]
+    items += [("suppressed", word) for word in sorted(snapshot.suppressed)]
+    for field, item in items:
+        cost = (item.ByteSize() if field == "entries" else len(item.encode())) + 8  # + tag and length
+        if size + cost > page_bytes and size:
+            yield page
+            page, size = pb.ExportResponse(), 0
+        getattr(page, field).append(item)
+        size += cost
+    yield page
+
+
 def _numbers(figures) -> dict[str, float]:
     return {k: float(v) for k, v in (figures or {}).items() if isinstance(v, (int, float))}
 
 
 class NextWordServicer(pb_grpc.NextWordServicer):
-    def __init__(self, sessions: Sessions):
-        self.sessions = sessions
+    def __init__(self, sessions: Sessions, max_message_bytes: int):
+        self.sessions, self.max_message_bytes = sessions, max_message_bytes
+        self.page_bytes = min(32 * 1024, max_message_bytes // 2)  # an ExportStream page: well inside a message
 
     async def _fail(self, context, error: Exception):
         """Answer with the error's status (abort raises, ending the call)."""
@@ -117,17 +137,25 @@ class NextWordServicer(pb_grpc.NextWordServicer):
 
     async def Forget(self, request, context):
         async def work():
-            await self.sessions.forget(request.user, request.word)
-            return pb.ForgetResponse()
+            forgotten = await self.sessions.forget(request.user, request.word)
+            return pb.ForgetResponse(wiped=forgotten.wiped)
         return await self._call(context, work)
 
     async def Export(self, request, context):
         async def work():
-            snapshot = await self.sessions.export(request.user)
-            entries = [pb.ExportResponse.Entry(text=e, count=c, last_seen=seen)
-                       for e, (c, seen) in sorted(snapshot.entries.items())]
-            return pb.ExportResponse(entries=entries, suppressed=sorted(snapshot.suppressed))
+            whole = next(export_pages(await self.sessions.export(request.user), math.inf))
+            if whole.ByteSize() > self.max_message_bytes:
+                raise TooLarge(f"the export is {whole.ByteSize():,} bytes, more than one message may hold "
+                               f"({self.max_message_bytes:,}): use ExportStream (nextword user-export does)")
+            return whole
         return await self._call(context, work)
+
+    async def ExportStream(self, request, context):
+        try:
+            for page in export_pages(await self.sessions.export(request.user), self.page_bytes):
+                yield page
+        except Exception as e:
+            await self._fail(context, e)
 
     async def Import(self, request, context):
         async def work():

@@ -104,7 +104,7 @@ def load_user_secret(path: Path, create: bool) -> bytes:
     Made whole beside it, then linked into place: workers starting together all read one."""
     try:
         if create and not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             draft = path.with_name(f".{path.name}.{os.getpid()}")
             with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
                 f.write(secrets.token_hex(32) + "\n")

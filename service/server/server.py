@@ -30,11 +30,10 @@ from service.server.interceptor import DecodeErrorInterceptor, MetricsIntercepto
 from service.server.metrics import Metrics
 from service.server.predictor import Predictor
 from service.server.protocol import SERVICE_NAME, NextWordServicer
-from service.server.users.redis import RedisStore
 from service.server.security import TokenInterceptor, UserKeys, load_user_secret, server_credentials
 from service.server.session import Sessions
-from service.server.settings import Settings, SettingsError, data_path, user_secret_path
-from service.server.users.sqlite import SqliteStore
+from service.server.settings import Settings, SettingsError, config_path, data_path, user_secret_path
+from service.server.users import open_store
 from service.server.users.layer import Users
 
 log = logging.getLogger("nextword.server")
@@ -87,7 +86,7 @@ class NextWordServer:
         self.users, keys = self._users()
         self.sessions = Sessions(self.predictor, self.metrics, s.max_streams, s.max_text_chars, self.users, keys,
                                  s.user_min_count)
-        pb_grpc.add_NextWordServicer_to_server(NextWordServicer(self.sessions), self.server)
+        pb_grpc.add_NextWordServicer_to_server(NextWordServicer(self.sessions, s.max_message_bytes), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -130,16 +129,12 @@ class NextWordServer:
         s = self.settings
         if s.user_store == "off":
             return None, None
-        secret = load_user_secret(user_secret_path(s), create=True)  # open keys too: it keys the store's ids
-        ttl = s.user_ttl_days * 86400
-        try:
-            store = (RedisStore(s.redis_url, ttl) if s.user_store == "redis"
-                     else SqliteStore(data_path(s) / "users.sqlite3", ttl))
-        except OSError as e:
-            raise SettingsError(f"cannot open the user store in {data_path(s)}: {e.strerror}") from None
-        except Exception as e:  # sqlite3's and redis's own errors: say which store, not a traceback
-            raise SettingsError(f"cannot open the {s.user_store} user store: {e}") from None
-        users = Users(store, self.metrics, s.user_cache_users, s.user_max_entries)
+        path = user_secret_path(s)
+        if path.parent == data_path(s):
+            log.warning("the user secret %s lies in the data directory: a copy of the directory confirms whose data "
+                        "each row is; move it to %s (or point --user-secret-file elsewhere)", path, config_path() / path.name)
+        secret = load_user_secret(path, create=True)  # open keys too: it keys the store's ids and seals its words
+        users = Users(open_store(s, secret), self.metrics, s.user_cache_users, s.user_max_entries)
         return users, UserKeys(s.user_keys, secret)
 
     async def _set_health(self, status) -> None:
@@ -204,8 +199,8 @@ class NextWordServer:
             log.warning("grace period over with %d calls or streams still open", self.predictor.leases)
         await self.server.stop(max(grace - (time.perf_counter() - started), 0.1))
         await self.predictor.close()
-        if self.users:
-            await self.users.close()  # what was learned reaches the store before the process ends
+        if self.users:  # what was learned reaches the store before the process ends (tried until the grace is over)
+            await self.users.close(max(grace - (time.perf_counter() - started), 1.0))
         for task in (getattr(self, "_retiring", None), getattr(self, "_following", None)):
             if task:
                 await asyncio.gather(task, return_exceptions=True)

@@ -12,7 +12,11 @@ and their answers and errors (service/server/errors.py) back; tests drive it dir
   too, and a stream waiting for one is ended so at once: no typist holds a stopping server
   for its whole grace period, and no stream is cut off with CANCELLED.
 - A typing session (`Typing`): its text, whole or by edits, and `send`: the message is
-  learned for the user, and the session starts the next one.
+  learned for the user, and the session starts the next one. A message any part of which
+  was typed in incognito is never learned, whatever its `send` says: the session remembers
+  until the message is sent or its text is emptied.
+- Incognito: nothing is learned, and nothing the user taught is suggested; the words the user
+  removed (Forget with a word) stay removed, as a person who removed a word expects.
 """
 from __future__ import annotations
 
@@ -21,14 +25,15 @@ import contextlib
 from dataclasses import dataclass
 
 from model.engine.learnable import secret
-from model.engine.personal import MIN_COUNT, UserModel
+from model.engine.personal import MAX_COUNT, MIN_COUNT, UserModel
 from model.engine.text import is_word, tokenize
 from service.server.cache import ContextCache
 from service.server.errors import Busy, InvalidInput, PersonalOff, Unavailable
-from service.server.predictor import Predictor, Strip, check_length
+from model.engine.strip import Strip
+from service.server.predictor import Predictor, check_length
 from service.server.security import UserKeys
-from service.server.users.store import Snapshot
 from service.server.users.layer import Learned, Outcome, Users
+from service.server.users.store import Forgotten, Snapshot
 
 STREAM_CACHE = 4  # contexts a typing session keeps for itself: a keystroke never costs more than one step
 MAX_IMPORT = 10_000  # words one Import may carry
@@ -43,7 +48,7 @@ class Ask:
     layout: str = ""        # keyboard layout for typos; "": the server's
     exact_only: bool = False
     user: str = ""          # a user key; "": nobody
-    incognito: bool = False  # nothing of the user read or learned
+    incognito: bool = False  # nothing learned, nothing the user taught shown (removed words stay removed)
 
 
 @dataclass(frozen=True)
@@ -106,15 +111,14 @@ class Sessions:
         user = self._user(key, "learning")
         return await self.users.learn(user, text)
 
-    async def forget(self, key: str, word: str = "") -> None:
+    async def forget(self, key: str, word: str = "") -> Forgotten:
         self.admit()
         user = self._user(key, "forgetting")
         if not word:
-            await self.users.forget(user)
-        elif len(word.split()) != 1 or len(word) > MAX_WORD:
+            return await self.users.forget(user)
+        if len(word.split()) != 1 or len(word) > MAX_WORD:
             raise InvalidInput("forgetting a word needs one word (no spaces)")
-        else:
-            await self.users.forget_word(user, word.strip())
+        return await self.users.forget_word(user, word.strip())
 
     async def export(self, key: str) -> Snapshot:
         self.admit()
@@ -131,7 +135,7 @@ class Sessions:
         counts, refused = {}, []
         for word, count in words:
             if is_word(word) and len(tokenize(word)) == 1 and not secret(word) and len(word) <= MAX_WORD:
-                counts[word] = counts.get(word, 0) + (count or self.min_count)
+                counts[word] = min(counts.get(word, 0) + (count or self.min_count), MAX_COUNT)
             else:
                 refused.append(word)
         return await self.users.add(user, counts), refused
@@ -160,7 +164,9 @@ class Sessions:
     # ---- shared by calls and sessions ------------------------------------------------------
 
     async def _answer(self, predictor: Predictor, text: str, ask: Ask, cache: ContextCache | None = None) -> Answer:
-        model = None if ask.incognito else await self._model(ask.user)
+        model = await self._model(ask.user)
+        if model is not None and ask.incognito:  # only what the user removed: nothing they taught
+            model = UserModel(suppressed=model.suppressed)
         strip = await predictor.predict(text, ask.k, cache, layout=ask.layout, exact_only=ask.exact_only, user=model)
         return Answer(strip, (predictor.model_name, predictor.model_version))
 
@@ -185,18 +191,20 @@ class Typing:
     def __init__(self, sessions: Sessions, predictor: Predictor):
         self.sessions, self.predictor = sessions, predictor
         self.text = ""
+        self.incognito = False  # some of this message was typed in incognito: it is never learned
         self.cache = ContextCache(STREAM_CACHE)
 
     async def keystroke(self, change: Change, ask: Ask) -> Answer:
         self.sessions.admit(self.sessions.ending)
         self._apply(change)
+        self.incognito = bool(self.text) and (self.incognito or ask.incognito)
         learned = None
         if change.send:  # the message went out: learn it, start the next one
-            if ask.user and ask.incognito:
+            if ask.user and (ask.incognito or self.incognito):
                 learned = Learned(0, Outcome.INCOGNITO)
             elif ask.user:
                 learned = await self.sessions.learn_sent(ask.user, self.text)
-            self.text = ""
+            self.text, self.incognito = "", False
         answer = await self.sessions._answer(self.predictor, self.text, ask, self.cache)
         answer.learned = learned
         return answer

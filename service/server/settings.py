@@ -55,14 +55,16 @@ class Settings:
     tls_key: str = _doc("", "PEM private key of the server certificate")
     tls_client_ca: str = _doc("", "PEM CA bundle: require client certificates signed by it (mutual TLS)")
     auth_token: str = _doc("", "shared token: calls must send metadata 'authorization: Bearer <token>' (health exempt)")
-    data_dir: str = _doc("", "where the server keeps its files: users.sqlite3, user-secret (empty: $XDG_DATA_HOME/nextword, "
+    data_dir: str = _doc("", "where the server keeps users.sqlite3 (empty: $XDG_DATA_HOME/nextword, "
                              "else ~/.local/share/nextword)")
     user_store: str = _doc("sqlite", "where users' models are kept: sqlite (a file in data_dir), redis (redis_url, shared "
                                      "by replicas) or off (no personal suggestions)", choices=("sqlite", "redis", "off"))
     redis_url: str = _doc("redis://localhost:6379/0", "the Redis server for user_store redis")
     user_keys: str = _doc("signed", "user keys: signed (by the app backend with the user secret) or open (any key is taken; "
                                     "only where every caller may act for every user)", choices=("signed", "open"))
-    user_secret_file: str = _doc("", "the secret that signs user keys (empty: data_dir/user-secret, made if missing)")
+    user_secret_file: str = _doc("", "the secret that signs user keys and seals stored words, kept apart from data_dir "
+                                     "(empty: $XDG_CONFIG_HOME/nextword/user-secret, else ~/.config/nextword/user-secret; "
+                                     "made if missing)")
     user_max_entries: int = _doc(50000, "entries (words and word pairs) one user keeps at most; older, rarer ones go first")
     user_ttl_days: float = _doc(180.0, "a user unseen this long is deleted from the store")
     user_cache_users: int = _doc(1000, "users' models kept in memory at most (least recently used go first)")
@@ -150,8 +152,18 @@ def data_path(s: Settings) -> Path:
     return path
 
 
+def config_path() -> Path:
+    """Where the user secret is kept by default: the XDG config directory, apart from the data."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "nextword"
+
+
 def user_secret_path(s: Settings) -> Path:
-    return Path(s.user_secret_file).expanduser() if s.user_secret_file else data_path(s) / "user-secret"
+    """--user-secret-file, else the config directory's; an older deployment's secret in the data
+    directory is still used (the server warns), so that its users' data stays theirs."""
+    if s.user_secret_file:
+        return Path(s.user_secret_file).expanduser()
+    default, old = config_path() / "user-secret", data_path(s) / "user-secret"
+    return old if old.exists() and not default.exists() else default
 
 
 def _env_name(name: str) -> str:

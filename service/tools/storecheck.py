@@ -2,9 +2,11 @@
 
 Jepsen-style: --servers real `nextword serve` processes share one store (a SQLite file, or a
 Redis). Concurrent clients run a seeded random schedule of Learn, Forget and Predict on any
-of them, while servers are restarted (SIGTERM, a drain) or killed (SIGKILL) and started again.
-At the end every server drains, the store is read directly, and a checker compares what was
-observed with what must hold (README, "Personal suggestions"):
+of them, while servers are restarted (SIGTERM, a drain) or killed (SIGKILL) and started again,
+and the store fills up for a few seconds (SQLite: the servers' files may not grow, as on a
+full disk; Redis: maxmemory reached, no eviction). At the end every user is exported
+(ExportStream), every server drains, the store is read directly, and a checker compares
+what was observed with what must hold (README, "Personal suggestions"):
 
 - kept: a Learn answered LEARNED is in the store, unless a Forget of its user ended after
   the Learn began, or its server was killed within KILL_WINDOW of the answer (the
@@ -13,6 +15,7 @@ observed with what must hold (README, "Personal suggestions"):
   that Forget began, and the store holds none after the drain;
 - bounded: no user holds more than --user-max-entries entries (one user learns long messages
   to get there; the others are forgotten often enough never to);
+- export: what Export gave each user at the end is what the store holds for them;
 - quiet: no server logs a traceback or an error.
 
 It prints the runs, operations, faults and violations, and exits 1 on any violation. The
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import resource
 import shutil
 import signal
 import sys
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import redis
 
 from model.engine.errors import UserError
 from service.api.nextword.v1 import nextword_pb2 as pb
@@ -39,7 +44,7 @@ from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.server.users.redis import RedisStore
 from service.server.security import UserKeys, load_user_secret
 from service.server.users.sqlite import SqliteStore
-from service.server.users.layer import FLUSH_EVERY, REFRESH_EVERY
+from service.server.users.layer import FLUSH_EVERY, REFRESH_EVERY, RETRY_EVERY
 
 KILL_WINDOW = FLUSH_EVERY + 2.0     # seconds after a Learn's answer within which a kill -9 may lose it
 FORGET_WINDOW = REFRESH_EVERY + 0.5  # seconds after a Forget after which nothing before it may show
@@ -88,6 +93,7 @@ class Servers:
         log = self.data_dir / f"server{i}-{len(self.logs.get(i, []))}.log"
         self.logs.setdefault(i, []).append(log)
         flags = ["--host", "127.0.0.1", "--grpc-port", "0", "--metrics-port", "-1", "--data-dir", str(self.data_dir),
+                 "--user-secret-file", str(self.data_dir / "user-secret"),
                  "--user-store", a.store, "--redis-url", a.redis_url, "--user-keys", "open", "--grace-seconds", "2",
                  "--user-max-entries", str(a.user_max_entries), "--log-level", "WARNING"]
         flags += ["--model-dir", a.model_dir] if a.model_dir else []
@@ -105,6 +111,22 @@ class Servers:
             self.kills.append((i, time.monotonic()))
         proc.send_signal(sig)
         await proc.wait()
+
+    def fill(self, full: bool) -> None:
+        """The store full (True) or with room again: SQLite, the servers' files may not grow past
+        the largest of them (their soft RLIMIT_FSIZE, as a full disk); Redis, maxmemory at what it
+        uses, without eviction (writes fail with OOM)."""
+        if self.args.store == "redis":
+            r = redis.Redis.from_url(self.args.redis_url)
+            used = int(r.info("memory")["used_memory"])
+            r.config_set("maxmemory-policy", "noeviction")
+            r.config_set("maxmemory", used if full else 0)
+            r.close()
+            return
+        largest = max(p.stat().st_size for p in self.data_dir.glob("users.sqlite3*"))
+        for proc in self.procs.values():
+            hard = resource.prlimit(proc.pid, resource.RLIMIT_FSIZE)[1]
+            resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (largest if full else hard, hard))
 
     async def stop_all(self) -> None:
         await asyncio.gather(*(self.stop(i, signal.SIGTERM) for i in list(self.procs)))
@@ -126,6 +148,7 @@ class Schedule:
         self.users = [f"user{n}" for n in range(USERS)] + [BOUNDED]
         self.ops: list[Op] = []
         self.channels: dict[str, grpc.aio.Channel] = {}
+        self.fills = 0
 
     def stub(self, address: str):
         if address not in self.channels:
@@ -183,19 +206,38 @@ class Schedule:
             await asyncio.sleep(self.rng.uniform(2.0, 5.0))
             if time.monotonic() > until:
                 return
+            fault = self.rng.choice(["SIGTERM", "SIGKILL", "full"])
+            if fault == "full":
+                self.servers.fill(True)
+                await asyncio.sleep(self.rng.uniform(1.0, 3.0))
+                self.servers.fill(False)
+                self.fills += 1
+                continue
             i = self.rng.choice(list(self.servers.procs))
-            await self.servers.stop(i, self.rng.choice([signal.SIGTERM, signal.SIGKILL]))
+            await self.servers.stop(i, getattr(signal, fault))
             await self.servers.start(i)
             self.servers.restarts += 1
 
     async def run(self) -> None:
         until = time.monotonic() + self.args.seconds
         await asyncio.gather(*(self.client(until) for _ in range(self.args.clients)), self.faults(until))
+
+    async def exports(self) -> dict[str, dict]:
+        """Every user's entries as ExportStream gives them (after the write-behind and the
+        store's retry after a failure have had their time)."""
+        await asyncio.sleep(FLUSH_EVERY + RETRY_EVERY + 0.5)
+        stub = self.stub(next(iter(self.servers.addresses.values())))
+        found = {}
+        for user in self.users:
+            pages = stub.ExportStream(pb.ExportRequest(user=user), timeout=30)
+            found[user] = {e.text.lower(): e.count async for page in pages for e in page.entries}
         for channel in self.channels.values():
             await channel.close()
+        return found
 
 
-def check(ops: list[Op], kills: list[tuple[int, float]], stored: dict[str, dict], most: int) -> Counter:
+def check(ops: list[Op], kills: list[tuple[int, float]], stored: dict[str, dict], exported: dict[str, dict],
+          most: int) -> Counter:
     """Violations of each promise (see the module doc), printed as found."""
     found = Counter()
     forgets = [o for o in ops if o.kind == "forget"]
@@ -230,19 +272,23 @@ def check(ops: list[Op], kills: list[tuple[int, float]], stored: dict[str, dict]
                 report("final", f"{user}: a word learned before a Forget is in the store after the drain")
         if len(entries) > most:
             report("bounded", f"{user}: {len(entries)} entries, the bound is {most}")
+        if exported.get(user) != entries:
+            report("export", f"{user}: Export gave {len(exported.get(user, {}))} entries, the store holds {len(entries)}")
     return found
 
 
 def read_store(args, data_dir: Path, users: list[str]) -> dict[str, dict]:
-    keys = UserKeys("open", load_user_secret(data_dir / "user-secret", create=False))
-    store = (SqliteStore(data_dir / "users.sqlite3", 3600) if args.store == "sqlite" else RedisStore(args.redis_url, 3600))
+    secret = load_user_secret(data_dir / "user-secret", create=False)
+    keys = UserKeys("open", secret)
+    store = (SqliteStore(data_dir / "users.sqlite3", 3600, secret) if args.store == "sqlite"
+             else RedisStore(args.redis_url, 3600))
     try:
         return {u: {e.lower(): c for e, (c, _) in store.load(keys.store_id(u)).entries.items()} for u in users}
     finally:
         store.close()
 
 
-async def one_run(args, seed: int) -> tuple[Counter, Counter, int, int]:
+async def one_run(args, seed: int) -> tuple[Counter, Counter, int, int, int]:
     data_dir = Path(tempfile.mkdtemp(prefix="nextword-store-check-"))
     servers = Servers(args, data_dir)
     try:
@@ -250,14 +296,15 @@ async def one_run(args, seed: int) -> tuple[Counter, Counter, int, int]:
             await servers.start(i)
         schedule = Schedule(args, seed, servers)
         await schedule.run()
+        exported = await schedule.exports()
         await servers.stop_all()
         stored = read_store(args, data_dir, schedule.users)
-        violations = check(schedule.ops, servers.kills, stored, args.user_max_entries)
+        violations = check(schedule.ops, servers.kills, stored, exported, args.user_max_entries)
         for complaint in servers.complaints():
             violations["quiet"] += 1
             print(f"violation (quiet): {complaint}", flush=True)
         counts = Counter(f"{o.kind}{' (long)' if o.user == BOUNDED else ''} {o.outcome}" for o in schedule.ops)
-        return violations, counts, servers.restarts, len(servers.kills)
+        return violations, counts, servers.restarts, len(servers.kills), schedule.fills
     finally:
         for proc in servers.procs.values():
             proc.kill()
@@ -269,11 +316,12 @@ def main(args) -> int:
         raise UserError("--seconds, --runs, --servers and --clients must be positive")
     total = Counter()
     for run in range(args.runs):
-        violations, counts, restarts, kills = asyncio.run(one_run(args, args.seed + run))
+        violations, counts, restarts, kills, fills = asyncio.run(one_run(args, args.seed + run))
         total.update(violations)
         print(f"run {run + 1} (seed {args.seed + run}, {args.store}, {args.servers} servers, {args.seconds:g} s): "
               f"{sum(counts.values()):,} operations ({', '.join(f'{k} {n:,}' for k, n in sorted(counts.items()))}); "
-              f"faults: {restarts - kills} restarts, {kills} kill -9; violations: {sum(violations.values())}", flush=True)
+              f"faults: {restarts - kills} restarts, {kills} kill -9, {fills} full store; "
+              f"violations: {sum(violations.values())}", flush=True)
     print(f"{args.runs} runs: violations kept {total['kept']}, final {total['final']}, bounded {total['bounded']}, "
-          f"quiet {total['quiet']}")
+          f"export {total['export']}, quiet {total['quiet']}")
     return 1 if total else 0

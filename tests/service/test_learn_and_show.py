@@ -12,6 +12,7 @@ from helpers import PersonalServer, invented, wait_until
 from model.data import load_chitchat
 from model.engine.personal import message_entries
 from model.engine.runtime import Runtime
+from model.engine.strip import StripBuilder
 from model.engine.suggest import Suggester, blocklist, elongated, shown
 from model.evaluate import quality
 from model.evaluate.command import onnx_scorer
@@ -93,7 +94,8 @@ def test_a_clean_strip_over_the_typing_simulation():
     shows a stray letter, an elongation or a non-word."""
     runtime = Runtime(SHIPPED_MODEL, "cpu", threads=0)
     messages = load_chitchat().splits["test"][:300]
-    figures = quality.evaluate(messages, runtime.vocab, onnx_scorer(runtime), blocked=blocklist("default"))
+    figures = quality.evaluate(messages, StripBuilder.open(runtime.vocab, runtime.dictionary_file, blocklist("default")),
+                               onnx_scorer(runtime))
     assert figures["strips"] > 10000 and figures["unclean_strips"] == 0
     unclean = [t for t in runtime.vocab.tokens if t.isalpha() and not shown(t)]
     assert len(unclean) > 100  # there is something to keep out: 102 elongations and 24 letters

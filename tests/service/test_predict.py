@@ -6,14 +6,16 @@ import pytest
 from conftest import SHIPPED_MODEL
 from helpers import EXPECTED_PROVIDER
 from model.engine.runtime import Runtime
-from model.engine.text import BOS_ID, Vocab, split_typed, tokenize
-from model.engine.typos import Corrector
+from model.engine.strip import StripBuilder
+from model.engine.suggest import blocklist
+from model.engine.text import BOS_ID, split_typed, tokenize
 
 TEXTS = ["", "how are yo", "how are you ", "Hel", "i", "I don", "what do you think about th", "lol. wh",
          "HEL", "So I was thinking, maybe we could ", "👍 ok ", "it\u2019s "]
 
 
-CORRECTOR = Corrector(Vocab.load(SHIPPED_MODEL / "vocab.txt"))
+SHIPPED = Runtime(SHIPPED_MODEL, "cpu")
+STRIPS = StripBuilder.open(SHIPPED.vocab, SHIPPED.dictionary_file, blocklist("default"))  # as the server has them
 
 
 def direct(runtime: Runtime, text: str, k: int = 3, exact_only: bool = False):
@@ -22,9 +24,7 @@ def direct(runtime: Runtime, text: str, k: int = 3, exact_only: bool = False):
     ids = [BOS_ID, *runtime.vocab.encode(tokenize(context))]
     h, c = runtime.zero_state(1)
     logprobs = runtime.run(np.array([ids], np.int64), h, c).logprobs[0]
-    if partial and not exact_only:
-        return CORRECTOR.strip(logprobs, context, partial, k)
-    return CORRECTOR.suggester.strip(logprobs, context, partial, k)
+    return STRIPS.candidates(logprobs, context, partial, k, corrections=not exact_only)
 
 
 def test_suggestions_equal_direct_onnxruntime_inference(client):

@@ -40,7 +40,7 @@ def sessions_on(runtime, tmp_path, users: bool = True, max_streams: int = 4):
         await predictor.start()
         if not users:
             return Sessions(predictor, metrics, max_streams, settings.max_text_chars)
-        store = Users(SqliteStore(tmp_path / "users.sqlite3", 3600), metrics, 10, 1000)
+        store = Users(SqliteStore(tmp_path / "users.sqlite3", 3600, SECRET), metrics, 10, 1000)
         return Sessions(predictor, metrics, max_streams, settings.max_text_chars, store, UserKeys("signed", SECRET))
     return make
 

@@ -191,7 +191,7 @@ def test_in_a_real_terminal_enter_sends_and_the_user_model_learns_it(server):
 
     from service.client import NextWordClient, sign_user
 
-    key = sign_user((Path(server.data_dir) / "user-secret").read_bytes().strip(), "terminal-user")
+    key = sign_user(Path(server.secret_file).read_bytes().strip(), "terminal-user")
     child = pexpect.spawn(sys.executable, ["-m", "nextword", "type", "--address", server.address, "--user", key],
                           cwd=str(ROOT), timeout=15, dimensions=(10, 80), encoding="utf-8")
     screen = Screen(child)

@@ -201,6 +201,7 @@ def test_the_store_check_finds_no_violation(store):
     proc = nextword("store-check", "--store", kind, "--redis-url", url or "redis://unused:1/0", "--seconds", "25",
                     "--servers", "3", "--seed", "7", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "violations kept 0, final 0, bounded 0, quiet 0" in proc.stdout
+    assert "violations kept 0, final 0, bounded 0, export 0, quiet 0" in proc.stdout
+    assert " 0 full store" not in proc.stdout, proc.stdout  # the full-store fault happened
     operations = int(proc.stdout.split(" operations")[0].rsplit(" ", 1)[1].replace(",", ""))
     assert operations > 1000, proc.stdout

@@ -6,13 +6,14 @@ import math
 
 import pytest
 
-from helpers import Redis, at, invented
+from helpers import SECRET, Redis, at, invented
 from service.server.users import layer as users_mod
 from service.server.errors import Unavailable
 from service.server.metrics import Metrics
 from service.server.users.redis import RedisStore
 from service.server.users.sqlite import SqliteStore
 from service.server.users.layer import Outcome, Users
+from service.server.users.store import StoreDown
 
 
 class FakeClock:
@@ -38,7 +39,7 @@ class FakeClock:
 def open_store(request, tmp_path):
     """A function making store objects on one shared store (as several processes would)."""
     if request.param == "sqlite":
-        yield lambda: SqliteStore(tmp_path / "users.sqlite3", 3600)
+        yield lambda: SqliteStore(tmp_path / "users.sqlite3", 3600, SECRET)
         return
     r = Redis()
     yield lambda: RedisStore(r.url, 3600)
@@ -251,5 +252,133 @@ def test_a_stale_cached_model_is_read_again(open_store):
         await users.flush()  # version jumped by two: ours was not the only write
         assert users.cache["u"].checked == -math.inf
         assert "elsewhere" in words(await users.model("u"))
+        await users.close()
+    run(go())
+
+
+def test_a_word_sent_again_after_its_removal_is_learned(open_store):
+    """N1: "call X now" learned, at once Forget(word=X), then "lunch with X" twice: both
+    LEARNED, yet X stayed suppressed with count 0 (the later learning shared a batch with the
+    earlier and was dropped with it)."""
+    async def go():
+        users, _, _ = layer(open_store())
+        await users.learn("u", "meet Xanthe later")
+        await users.flush()
+        await users.learn("u", "call Xanthe now")     # waiting to be written when the word is removed
+        await users.forget_word("u", "Xanthe")
+        for _ in range(2):
+            assert (await users.learn("u", "lunch with Xanthe")).outcome == Outcome.LEARNED
+        await users.flush()
+        snapshot = open_store().load("u")
+        assert snapshot.entries["Xanthe"][0] == 2 and "xanthe" not in snapshot.suppressed
+        assert "call xanthe" not in snapshot.entries  # what was sent before the removal stays out
+        await users.close()
+    run(go())
+
+
+def test_after_a_failed_write_learning_is_store_down_until_a_write_succeeds(tmp_path):
+    """N7: on a full disk 2,000 of 2,000 Learns answered LEARNED while every write failed, and
+    the log said the store was down and back twice a second."""
+    store = SqliteStore(tmp_path / "users.sqlite3", 3600, SECRET)
+    pages = store.writer.execute("PRAGMA page_count").fetchone()[0]
+    long = " ".join(invented(n, "long") for n in range(300))  # needs new pages of the file
+
+    async def go():
+        users, clock, metrics = layer(store)
+        assert (await users.learn("u", "before the disk filled " + long)).outcome == Outcome.LEARNED
+        store.writer.execute(f"PRAGMA max_page_count = {pages}")  # the file may not grow: SQLITE_FULL, as a full disk
+        await users.flush()
+        assert not users.writable and sample(metrics, "nextword_user_store_writable") == 0
+        outcomes = [(await users.learn("u", f"message {invented(n)}")).outcome for n in range(20)]
+        assert outcomes == [Outcome.STORE_DOWN] * 20
+        assert await users.model("u") is not None  # reads still work: suggestions stay personal
+        clock.advance(users_mod.RETRY_EVERY)
+        await users.flush()  # the queued write fails again; nothing changes
+        assert (await users.learn("u", "still full")).outcome == Outcome.STORE_DOWN
+        store.writer.execute("PRAGMA max_page_count = 1073741823")  # room again
+        clock.advance(users_mod.RETRY_EVERY)
+        await users.flush()
+        assert users.writable and (await users.learn("u", "room again")).outcome == Outcome.LEARNED
+        await users.close()
+        assert sample(metrics, "nextword_user_store_errors_total", operation="write") == 2
+    run(go())
+    entries = SqliteStore(tmp_path / "users.sqlite3", 3600, SECRET).load("u").entries
+    assert "filled" in entries and "room" in entries and not [e for e in entries if e.startswith("zq")]
+
+
+def test_with_nothing_queued_a_probe_finds_writes_working_again():
+    r = Redis()
+    try:
+        async def go():
+            users, clock, _ = layer(RedisStore(r.url, 3600))
+            r.stop()
+            with pytest.raises(Unavailable):
+                await users.forget("u")  # a write that failed, with no learning queued
+            assert not users.writable and (await users.learn("u", "hello")).outcome == Outcome.STORE_DOWN
+            r.start()
+            clock.advance(users_mod.RETRY_EVERY)
+            await users.flush()  # nothing to write: the probe writes
+            assert users.writable and (await users.learn("u", "back")).outcome == Outcome.LEARNED
+            await users.close()
+        run(go())
+    finally:
+        r.stop()
+
+
+def test_a_drain_with_the_store_down_keeps_trying_then_says_what_was_lost():
+    """D8: SIGTERM while Redis was down lost learning answered LEARNED."""
+    r = Redis()
+    try:
+        async def go():  # on the real clock: a drain is a matter of time
+            metrics = Metrics()
+            users = Users(RedisStore(r.url, 3600), metrics, 100, 50000)
+            for n in range(3):
+                assert (await users.learn(f"u{n}", "Zorblax was here")).outcome == Outcome.LEARNED
+            r.stop()
+            closing = asyncio.ensure_future(users.close(within=5.0))
+            for _ in range(20):
+                await asyncio.sleep(0.02)
+            r.start()  # back within the drain: written after all
+            await closing
+            assert sample(metrics, "nextword_user_messages_dropped_total", reason="shutdown") == 0
+            assert all("Zorblax" in RedisStore(r.url, 3600).load(f"u{n}").entries for n in range(3))
+
+            metrics = Metrics()
+            users = Users(RedisStore(r.url, 3600), metrics, 100, 50000)
+            await users.learn("v", "Quuxle was here")
+            r.stop()
+            await users.close(within=0.3)  # down for the whole drain: counted and said
+            assert sample(metrics, "nextword_user_messages_dropped_total", reason="shutdown") == 1
+        run(go())
+    finally:
+        r.stop()
+
+
+class LandsThenTimesOut:
+    """A store whose first write lands and then times out, as a slow Redis script did (D10)."""
+
+    def __init__(self, store):
+        self.store, self.failed = store, False
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def write(self, *args):
+        written = self.store.write(*args)
+        if not self.failed:
+            self.failed = True
+            raise StoreDown("Redis: TimeoutError")
+        return written
+
+
+def test_a_write_that_landed_but_timed_out_is_counted_once(open_store):
+    """D10: timed-out writes were applied, then retried: every entry counted twice."""
+    async def go():
+        users, clock, _ = layer(LandsThenTimesOut(open_store()))
+        await users.learn("u", "Zorblax was here")
+        await users.flush()          # lands, then "times out": queued again under the same id
+        clock.advance(users_mod.RETRY_EVERY)
+        await users.flush()          # the retry: applied once
+        assert open_store().load("u").entries["Zorblax"][0] == 1
         await users.close()
     run(go())

@@ -113,7 +113,7 @@ def test_send_learns_the_message_for_the_pages_user(server):
 
     from service.client import sign_user
 
-    key = sign_user((Path(server.data_dir) / "user-secret").read_bytes().strip(), "web-user")
+    key = sign_user(Path(server.secret_file).read_bytes().strip(), "web-user")
     web = subprocess.Popen([sys.executable, "-m", "nextword", "web", "--address", server.address, "--port", "0",
                             "--user", key], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

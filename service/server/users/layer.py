@@ -1,29 +1,32 @@
-"""Users' models for the service: the store (store.py) behind a cache, learning written behind.
+"""Users' models for the service: the store (store.py) behind a cache of models, learning
+written behind (writes.py).
 
 The promises (README, "Personal suggestions"), and how they are kept:
 
-- Acknowledged means kept. A sent message is counted into `pending`, a table of its own
-  apart from the cache of models (evicting a model never loses learning), and written every
-  FLUSH_EVERY seconds and on drain. Its answer is LEARNED only once it is there; when it
-  cannot be kept it says why (STORE_DOWN, BUSY) and nextword_user_messages_dropped_total
-  counts it under that reason. After kill -9 at most the last FLUSH_EVERY seconds (and one
-  write in flight) are lost.
+- Acknowledged means written. A sent message is LEARNED only when its learning can be
+  written: the store answered the user's generation, and the store's last write did not
+  fail (after a failed write, a full disk included, learning is STORE_DOWN until a write or
+  a probe succeeds). Its learning then waits in the write queue, apart from the cache of
+  models (evicting a model never loses learning), and is written every FLUSH_EVERY seconds
+  and on drain, where the layer keeps trying until the drain's time is up and then says
+  how many messages answered LEARNED were lost. After kill -9 at most the last FLUSH_EVERY
+  seconds (and one write in flight) are lost. A write the store took but did not confirm
+  (a timeout) is retried under the same id and counted once.
 - Forget is final. Learning is taken in the user's generation read from the store when the
   message came; the store refuses a write whose generation a Forget has since bumped, so
   nothing begun before a Forget lands after it. A cached model serves a keystroke only if
   it was checked against the store in the last REFRESH_EVERY seconds; otherwise the
   keystroke waits (at most LOAD_WAIT) for the check, or goes on without personalization.
   So a second after a Forget no process shows anything forgotten. A Forget that fails
-  changes nothing here.
+  changes nothing here. A Forget whose deleted data SQLite's write-ahead log still holds
+  (another program reads the file) says so, and the log is truncated as soon as it can be.
 - A keystroke never fails because of the store and never waits for it longer than LOAD_WAIT.
-- Fair. A user has at most MAX_PENDING_USER entries waiting, everyone MAX_PENDING; beyond,
-  BUSY, and that user's messages are BUSY unread until the next write (reading a refused
-  message cost more than the refusal: a user sending 8 KB nonstop slowed others' keystrokes
-  tenfold). Reads (a keystroke's user) and writes run on threads of their own, so a
-  keystroke never queues behind a big write.
+- Fair: the write queue bounds what one user and everyone may have waiting (writes.py).
+  Reads (a keystroke's user) and writes run on threads of their own, so a keystroke never
+  queues behind a big write.
 
-Time comes from `clock` (tests pass a fake one). Logs and metrics say when the store is down
-or back, and why learning was dropped; never a user, a key or a word.
+Time comes from `clock` (tests pass a fake one). Logs and metrics say when the store is down,
+refuses writes, or is back, and why learning was dropped; never a user, a key or a word.
 """
 from __future__ import annotations
 
@@ -32,24 +35,27 @@ import enum
 import logging
 import math
 import time
-from collections import Counter, OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from cachetools import LRUCache
 
 from model.engine.personal import UserModel, message_entries
 from service.server.errors import Unavailable
-from service.server.users.store import Snapshot, StoreDown
+from service.server.users.store import Forgotten, Snapshot, StoreDown
+from service.server.users.writes import Batch, WriteQueue
 
 log = logging.getLogger("nextword.users")
 
 LOAD_WAIT = 0.5            # seconds a keystroke or a Learn waits for the store
 FLUSH_EVERY = 0.5          # seconds between writes of what was learned
 REFRESH_EVERY = 1.0        # seconds a cached model serves before it is checked against the store again
-RETRY_EVERY = 1.0          # seconds after the store failed before a keystroke asks it again
+RETRY_EVERY = 1.0          # seconds after the store failed before a keystroke (or a probe) asks it again
 EXPIRE_EVERY = 3600.0      # seconds between sweeps for expired users (at most)
 MAX_PENDING_USER = 10_000  # entries waiting to be written for one user, at most
 MAX_PENDING = 200_000      # entries waiting to be written for everyone, at most
 FORGOTTEN_KEPT = 10_000    # users whose latest local Forget is remembered (to refuse loads begun before it)
+WRITES = frozenset({"write", "probe", "forget", "wipe", "expire"})  # store operations that write
 
 
 class Outcome(enum.Enum):
@@ -83,63 +89,51 @@ class Cached:
     checked: float  # monotonic time it was last found current in the store
 
 
-@dataclass
-class Pending:
-    """Learning of one user in one generation, not yet written."""
-    since_version: int                   # the oldest store version it was learned at
-    added: Counter = field(default_factory=Counter)
-    seen: dict[str, float] = field(default_factory=dict)  # entry -> when it was last learned
-    messages: int = 0
-
-    def take(self, other: "Pending") -> None:
-        self.since_version = min(self.since_version, other.since_version)
-        self.added.update(other.added)
-        for entry, when in other.seen.items():
-            self.seen[entry] = max(when, self.seen.get(entry, when))
-        self.messages += other.messages
-
-    def entries(self) -> dict[str, tuple[int, float]]:
-        return {entry: (count, self.seen[entry]) for entry, count in self.added.items()}
-
-
 class Users:
     def __init__(self, store, metrics, max_users: int, max_entries: int, clock: Clock | None = None):
         self.store, self.metrics, self.clock = store, metrics, clock or Clock()
-        self.max_users, self.max_entries = max_users, max_entries
-        self.cache: OrderedDict[str, Cached] = OrderedDict()
-        self.pending: dict[tuple[str, int], Pending] = {}   # (user, generation) -> learning to write
-        self.writing: dict[tuple[str, int], Pending] = {}   # ... being written now
-        self.waiting: Counter[str] = Counter()              # entries pending or being written, per user
-        self.full: set[str] = set()                         # users told BUSY since the last write
+        self.max_entries = max_entries
+        self.cache: LRUCache[str, Cached] = LRUCache(max_users)  # learning is in the queue, never only here
+        self.queue = WriteQueue(MAX_PENDING_USER, MAX_PENDING)
         self.checks: dict[str, asyncio.Future] = {}          # one check or load per user at a time
-        self.forgotten: OrderedDict[str, int] = OrderedDict()  # user -> generation after our last Forget
+        self.forgotten: LRUCache[str, int] = LRUCache(FORGOTTEN_KEPT)  # user -> generation after our last Forget
         self.reader = ThreadPoolExecutor(1, thread_name_prefix="user-store-read")
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="user-store-write")
-        self.up = True
+        self.readable = self.writable = True
         self.failed_at = -math.inf  # monotonic time of the store's last failure
+        self.unwiped = False        # a Forget's data still in SQLite's write-ahead log
         self.metrics.store_up.set(1)
+        self.metrics.store_writable.set(1)
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
 
     async def _call(self, operation: str, thread: ThreadPoolExecutor, fn, *args):
-        """Run a store call on its thread; StoreDown is counted, logged once, raised."""
+        """Run a store call on its thread; StoreDown is counted, raised, and logged when the
+        store's state changes (reads, writes), not at every failure."""
+        writes = operation in WRITES
         try:
             result = await asyncio.get_running_loop().run_in_executor(thread, fn, *args)
         except StoreDown as e:
             self.metrics.store_errors.labels(operation).inc()
             self.failed_at = self.clock.monotonic()
-            if self.up:
-                self.up = False
-                self.metrics.store_up.set(0)
-                log.warning("user store unreachable (%s): suggestions go on without personalization", e)
+            self._state(writes, False, str(e))
             raise
-        if not self.up:
-            self.up = True
-            self.metrics.store_up.set(1)
-            log.info("user store answers again")
+        self._state(writes, True)
         return result
+
+    def _state(self, writes: bool, works: bool, why: str = "") -> None:
+        if writes and works != self.writable:
+            self.writable = works
+            log.warning("user store refuses writes (%s): learning answers STORE_DOWN until a write succeeds", why) \
+                if not works else log.info("user store takes writes again")
+        elif not writes and works != self.readable:
+            self.readable = works
+            log.warning("user store unreachable (%s): suggestions go on without personalization", why) \
+                if not works else log.info("user store answers again")
+        self.metrics.store_up.set(int(self.readable and self.writable))
+        self.metrics.store_writable.set(int(self.writable))
 
     # ---- a keystroke's model -------------------------------------------------------------
 
@@ -148,9 +142,8 @@ class Users:
         None while that cannot be had within LOAD_WAIT (no personalization, no error)."""
         cached = self.cache.get(user)
         if cached is not None and self.clock.monotonic() - cached.checked <= REFRESH_EVERY:
-            self.cache.move_to_end(user)
             return cached.model
-        if not self.up and self.clock.monotonic() - self.failed_at < RETRY_EVERY:
+        if not self.readable and self.clock.monotonic() - self.failed_at < RETRY_EVERY:
             return None  # the store just failed: keystrokes do not wait for it again at once
         try:
             cached = await asyncio.wait_for(asyncio.shield(self._current(user)), LOAD_WAIT)
@@ -178,20 +171,16 @@ class Users:
             stamp = await self._call("check", self.reader, self.store.stamp, user)
             if stamp == (cached.generation, cached.version) and self.cache.get(user) is cached:
                 cached.checked = self.clock.monotonic()
-                self.cache.move_to_end(user)
                 return cached
         model, generation, version = await self._call("load", self.reader, self._read, user)
         if generation < self.forgotten.get(user, 0):
             return None  # read before a Forget this process has made since
         suppressed = set(model.suppressed)
-        for part in (self.writing.get((user, generation)), self.pending.get((user, generation))):
-            for entry, (count, seen) in (part.entries().items() if part else ()):  # ours, not in the store yet
+        for batch in self.queue.of(user, generation):  # ours, not in the store yet
+            for entry, (count, seen) in batch.entries().items():
                 model.add(entry, count, seen)
         model.suppressed |= suppressed  # whether that learning lifts a suppression, its write decides
         cached = self.cache[user] = Cached(model, generation, version, self.clock.monotonic())
-        self.cache.move_to_end(user)
-        while len(self.cache) > self.max_users:  # least recently used first; learning is in `pending`
-            self.cache.popitem(last=False)
         self.metrics.users_cached.set(len(self.cache))
         return cached
 
@@ -205,7 +194,7 @@ class Users:
 
     async def learn(self, user: str, message: str) -> Learned:
         """Count a sent message for the user (see the module doc for what the answer promises)."""
-        if user in self.full or self.waiting[user] >= MAX_PENDING_USER:  # before any work
+        if self.queue.refuses(user):  # before any work
             return self._dropped(Outcome.BUSY)
         return await self.add(user, message_entries(message))
 
@@ -214,8 +203,9 @@ class Users:
         words = sum(count for entry, count in entries.items() if " " not in entry)
         if not words:
             return Learned(0, Outcome.NOTHING_TO_LEARN)
-        if self.waiting[user] + len(entries) > MAX_PENDING_USER or self.waiting.total() + len(entries) > MAX_PENDING:
-            self.full.add(user)
+        if not self.writable:
+            return self._dropped(Outcome.STORE_DOWN)
+        if not self.queue.room(user, len(entries)):
             return self._dropped(Outcome.BUSY)
         try:
             generation, version = await asyncio.wait_for(
@@ -224,59 +214,47 @@ class Users:
             return self._dropped(Outcome.STORE_DOWN)
         except asyncio.TimeoutError:
             return self._dropped(Outcome.BUSY)
-        now = self.clock.now()
-        self._add(user, generation, Pending(version, Counter(entries), dict.fromkeys(entries, now), 1))
-        self.metrics.learned.inc()
-        return Learned(words, Outcome.LEARNED)
-
-    def _add(self, user: str, generation: int, learning: Pending) -> None:
-        """Learning taken in `generation`: pending, and in the cached model if that is the same generation."""
-        pending = self.pending.get((user, generation))
-        if pending is None:
-            self.pending[(user, generation)] = learning
-        else:
-            pending.take(learning)
-        self.waiting[user] += len(learning.added)
+        self.queue.add(user, generation, version, entries, self.clock.now())
         cached = self.cache.get(user)
         if cached is not None and cached.generation == generation:
-            for entry, (count, seen) in learning.entries().items():
-                cached.model.add(entry, count, seen)
+            now = self.clock.now()
+            for entry, count in entries.items():
+                cached.model.add(entry, count, now)
         elif cached is not None:
             cached.checked = -math.inf  # forgotten elsewhere: read it again at the next keystroke
+        self.metrics.learned.inc()
+        return Learned(words, Outcome.LEARNED)
 
     def _dropped(self, outcome: Outcome, messages: int = 1) -> Learned:
         self.metrics.learn_dropped.labels(outcome.value).inc(messages)
         return Learned(0, outcome)
 
     async def flush(self) -> None:
-        """Write what was learned, user by user; what the store cannot take now stays pending."""
-        self.full.clear()  # those told BUSY may try again (at most one message each per write)
-        for key in list(self.pending):
-            if key in self.pending and not await self._write(key):
+        """Write what was learned, oldest first; what the store cannot take now stays queued.
+        With nothing to write while writes fail, a probe finds out when they work again."""
+        self.queue.seal()
+        for batch in list(self.queue.sealed):
+            if not await self._write(batch):
                 return
+        if not self.writable and self.clock.monotonic() - self.failed_at >= RETRY_EVERY:
+            try:
+                await self._call("probe", self.writer, self.store.probe)
+            except StoreDown:
+                pass
 
-    async def _write(self, key: tuple[str, int]) -> bool:
-        """Write one user's pending learning; False (and still pending) when the store is down."""
-        pending = self.writing[key] = self.pending.pop(key)
-        user, generation = key
+    async def _write(self, batch: Batch) -> bool:
+        """Write one batch; False (and still queued, under the same id) when the store fails."""
         try:
-            written = await self._call("write", self.writer, self.store.write, user, generation, pending.since_version,
-                                       pending.entries(), self.max_entries)
+            written = await self._call("write", self.writer, self.store.write, batch.user, batch.generation, batch.since,
+                                       batch.entries(), self.max_entries, batch.id)
         except StoreDown:
-            del self.writing[key]
-            if key in self.pending:  # learned meanwhile: keep both
-                pending.take(self.pending[key])
-            self.pending[key] = pending
             return False
-        del self.writing[key]
-        self.waiting[user] -= len(pending.added)
-        if self.waiting[user] <= 0:
-            del self.waiting[user]
+        self.queue.written(batch)
         if not written.kept:  # the user was forgotten since this was learned
-            self.metrics.learn_dropped.labels("forgotten").inc(pending.messages)
+            self.metrics.learn_dropped.labels("forgotten").inc(batch.messages)
             return True
-        cached = self.cache.get(user)
-        if cached is not None and cached.generation == generation:
+        cached = self.cache.get(batch.user)
+        if cached is not None and cached.generation == batch.generation and not written.repeated:
             if written.version == cached.version + 1 and not written.pruned and not written.suppression:
                 cached.version = written.version  # our write was the only change: the model is current
             else:
@@ -287,8 +265,9 @@ class Users:
         """Everything the store holds for the user, this process's learning written first;
         Unavailable when the store cannot be reached."""
         try:
-            for key in [k for k in self.pending if k[0] == user]:
-                if not await self._write(key):
+            self.queue.seal()
+            for batch in [b for b in self.queue.sealed if b.user == user]:
+                if not await self._write(batch):
                     raise StoreDown("write")
             return await self._call("load", self.reader, self.store.load, user)
         except StoreDown:
@@ -296,35 +275,43 @@ class Users:
 
     # ---- forgetting -----------------------------------------------------------------------
 
-    async def forget(self, user: str) -> None:
+    async def forget(self, user: str) -> Forgotten:
         """Delete everything of the user in the store, then here; Unavailable (nothing
         forgotten, nothing lost) when the store cannot be reached."""
-        try:
-            generation = await self._call("forget", self.writer, self.store.forget, user)
-        except StoreDown:
-            raise Unavailable("the user store is unreachable: nothing was forgotten; try again") from None
-        self.forgotten[user] = generation
-        self.forgotten.move_to_end(user)
-        while len(self.forgotten) > FORGOTTEN_KEPT:
-            self.forgotten.popitem(last=False)
+        forgotten = await self._forget("forget", self.store.forget, user)
+        self.forgotten[user] = forgotten.generation
         self.cache.pop(user, None)
         self.metrics.users_cached.set(len(self.cache))
-        for key in [k for k in self.pending if k[0] == user and k[1] < generation]:
-            gone = self.pending.pop(key)
-            self.waiting[user] -= len(gone.added)
-            self.metrics.learn_dropped.labels("forgotten").inc(gone.messages)
+        dropped = self.queue.forget(user, forgotten.generation)
+        if dropped:
+            self.metrics.learn_dropped.labels("forgotten").inc(dropped)
+        return forgotten
 
-    async def forget_word(self, user: str, word: str) -> int:
+    async def forget_word(self, user: str, word: str) -> Forgotten:
         """Delete every entry of the user holding the word, and suppress the word for them until
-        they send it again (store.py); returns how many entries went. Unavailable as forget."""
-        try:
-            gone = await self._call("forget", self.writer, self.store.forget_word, user, word.lower())
-        except StoreDown:
-            raise Unavailable("the user store is unreachable: nothing was forgotten; try again") from None
+        they send it again (store.py). Unavailable as forget."""
+        forgotten = await self._forget("forget", self.store.forget_word, user, word.lower())
         cached = self.cache.get(user)
         if cached is not None:
             cached.checked = -math.inf  # read again, suppression included, at the next keystroke
-        return gone
+        return forgotten
+
+    async def _forget(self, operation: str, fn, *args) -> Forgotten:
+        try:
+            forgotten = await self._call(operation, self.writer, fn, *args)
+        except StoreDown:
+            raise Unavailable("the user store is unreachable: nothing was forgotten; try again") from None
+        if not forgotten.wiped:
+            self._unwiped(True)
+        return forgotten
+
+    def _unwiped(self, unwiped: bool) -> None:
+        if unwiped != self.unwiped:
+            self.unwiped = unwiped
+            self.metrics.wipe_pending.set(int(unwiped))
+            log.warning("another program reads the user store: deleted data stays in its write-ahead log until it "
+                        "lets go (retried every %.1f s)", FLUSH_EVERY) if unwiped else \
+                log.info("the user store's write-ahead log is truncated: deleted data is off the disk")
 
     # ---- upkeep ---------------------------------------------------------------------------
 
@@ -334,28 +321,34 @@ class Users:
         while True:
             await self.clock.sleep(FLUSH_EVERY)
             await self.flush()
-            if self.clock.monotonic() - last_expiry > every:
-                last_expiry = self.clock.monotonic()
-                try:
+            try:
+                if self.unwiped:
+                    self._unwiped(not await self._call("wipe", self.writer, self.store.wipe))
+                if self.clock.monotonic() - last_expiry > every:
+                    last_expiry = self.clock.monotonic()
                     gone = await self._call("expire", self.writer, self.store.expire)
                     if gone:
                         log.info("expired %d users unseen for the time to live", gone)
-                except StoreDown:
-                    pass
+            except StoreDown:
+                pass
 
-    async def close(self) -> None:
-        """On drain: stop, write what is pending (a few tries), close the store."""
+    async def close(self, within: float = 1.0) -> None:
+        """On drain: stop, write what is queued (trying for up to `within` seconds while the
+        store fails), say what could not be kept, close the store."""
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        for _ in range(3):
+        deadline = self.clock.monotonic() + within
+        while True:
             await self.flush()
-            if not self.pending:
+            if not self.queue or self.clock.monotonic() >= deadline:
                 break
-        if self.pending:
-            messages = sum(p.messages for p in self.pending.values())
+            await self.clock.sleep(min(FLUSH_EVERY / 2, max(deadline - self.clock.monotonic(), 0)))
+        if self.queue:
+            messages = self.queue.messages()
             self.metrics.learn_dropped.labels("shutdown").inc(messages)
-            log.warning("user store unreachable at shutdown: %d learned messages not written", messages)
+            log.warning("user store unreachable at shutdown: %d messages answered LEARNED were not written, and are "
+                        "lost", messages)
         self.reader.shutdown()
         await asyncio.get_running_loop().run_in_executor(self.writer, self.store.close)
         self.writer.shutdown()

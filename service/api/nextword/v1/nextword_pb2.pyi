@@ -180,8 +180,10 @@ class ForgetRequest(_message.Message):
     def __init__(self, user: _Optional[str] = ..., word: _Optional[str] = ...) -> None: ...
 
 class ForgetResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("wiped",)
+    WIPED_FIELD_NUMBER: _ClassVar[int]
+    wiped: bool
+    def __init__(self, wiped: _Optional[bool] = ...) -> None: ...
 
 class ExportRequest(_message.Message):
     __slots__ = ("user",)

@@ -70,6 +70,11 @@ class NextWordStub:
                 request_serializer=nextword_dot_v1_dot_nextword__pb2.ExportRequest.SerializeToString,
                 response_deserializer=nextword_dot_v1_dot_nextword__pb2.ExportResponse.FromString,
                 _registered_method=True)
+        self.ExportStream = channel.unary_stream(
+                '/nextword.v1.NextWord/ExportStream',
+                request_serializer=nextword_dot_v1_dot_nextword__pb2.ExportRequest.SerializeToString,
+                response_deserializer=nextword_dot_v1_dot_nextword__pb2.ExportResponse.FromString,
+                _registered_method=True)
         self.Import = channel.unary_unary(
                 '/nextword.v1.NextWord/Import',
                 request_serializer=nextword_dot_v1_dot_nextword__pb2.ImportRequest.SerializeToString,
@@ -130,7 +135,17 @@ class NextWordServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Export(self, request, context):
-        """Everything stored for a user (the right of access).
+        """Everything stored for a user (the right of access), in one message: RESOURCE_EXHAUSTED
+        when it does not fit in the server's --max-message-bytes (use ExportStream).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportStream(self, request, context):
+        """Everything stored for a user, however much: the same as Export, in pages. Each message
+        holds some of the entries (and some of the suppressed words); together, all of them,
+        read from the store at one instant.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -178,6 +193,11 @@ def add_NextWordServicer_to_server(servicer, server):
             ),
             'Export': grpc.unary_unary_rpc_method_handler(
                     servicer.Export,
+                    request_deserializer=nextword_dot_v1_dot_nextword__pb2.ExportRequest.FromString,
+                    response_serializer=nextword_dot_v1_dot_nextword__pb2.ExportResponse.SerializeToString,
+            ),
+            'ExportStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportStream,
                     request_deserializer=nextword_dot_v1_dot_nextword__pb2.ExportRequest.FromString,
                     response_serializer=nextword_dot_v1_dot_nextword__pb2.ExportResponse.SerializeToString,
             ),
@@ -375,6 +395,33 @@ class NextWord:
             request,
             target,
             '/nextword.v1.NextWord/Export',
+            nextword_dot_v1_dot_nextword__pb2.ExportRequest.SerializeToString,
+            nextword_dot_v1_dot_nextword__pb2.ExportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/nextword.v1.NextWord/ExportStream',
             nextword_dot_v1_dot_nextword__pb2.ExportRequest.SerializeToString,
             nextword_dot_v1_dot_nextword__pb2.ExportResponse.FromString,
             options,
