@@ -55,7 +55,7 @@ def test_evaluate_prints_both_models_and_writes_json(tiny_model, tiny_run):
 
 
 def test_export_writes_the_contract(tiny_model):
-    assert {p.name for p in tiny_model.iterdir()} == {"model.onnx", "model.int8.onnx", "vocab.txt", "manifest.json", "MODEL_CARD.md"}
+    assert {p.name for p in tiny_model.iterdir()} == {"model.onnx", "model.int8.onnx", "vocab.txt", "dictionary.txt", "manifest.json", "MODEL_CARD.md"}
     manifest = json.loads((tiny_model / "manifest.json").read_text())
     assert manifest["sizes"]["vocab"] == len((tiny_model / "vocab.txt").read_text().splitlines()) == 300
     assert manifest["evaluation"]["lstm"]["ksr_3"] >= 0 and manifest["special_tokens"]["<s>"] == 1

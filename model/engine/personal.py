@@ -36,6 +36,7 @@ import heapq
 import math
 from collections import Counter, deque
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -75,11 +76,12 @@ def contexts_of(context: str) -> tuple[str, ...]:
     return tuple(" ".join(tokens[-n:]) for n in range(1, ORDER) if len(tokens) >= n)
 
 
-def message_entries(message: str) -> dict[str, int]:
+def message_entries(message: str, looks_random: Callable[[str], bool] | None = None) -> dict[str, int]:
     """The entries a sent message adds, with their counts: of its learnable parts only
-    (model/engine/learnable.py), so nothing that looks like a secret, nor any link across one."""
+    (model/engine/learnable.py), so nothing that looks like a secret, nor any link across one;
+    `looks_random` tells a made-up string from a word (model/engine/strip.py)."""
     found: dict[str, int] = {}
-    for part, starts_message in learnable_parts(message):
+    for part, starts_message in learnable_parts(message, looks_random):
         before = [START] if starts_message else []
         for token in tokenize(part):
             if is_word(token):
@@ -112,9 +114,9 @@ class UserModel:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def learn(self, message: str, now: float) -> dict[str, int]:
+    def learn(self, message: str, now: float, looks_random: Callable[[str], bool] | None = None) -> dict[str, int]:
         """Count a sent message; returns the entries it added (for the store)."""
-        found = message_entries(message)
+        found = message_entries(message, looks_random)
         for entry, count in found.items():
             self.add(entry, count, now)
         return found

@@ -20,8 +20,8 @@ from model.engine.contract import (
     check_signature,
     feed,
     graph_path,
-    read_manifest,
     pads,
+    read_manifest,
     rows_depend_on_each_other,
 )
 from model.engine.text import TOKENIZER_VERSION, Vocab

@@ -83,6 +83,12 @@ class StripBuilder:
         strip.sort(key=lambda c: -c.logprob)
         return strip[:k]
 
+    def looks_random(self, word: str) -> bool:
+        """A word unknown to the vocabulary and the dictionary whose letters look random (never
+        learned: model/engine/learnable.py); without a dictionary nothing is judged so."""
+        return (self.dictionary is not None and word.lower() not in self.corrector.known
+                and self.dictionary.looks_random(word))
+
     def may_autocorrect(self, word: str, user: UserModel | None = None) -> bool:
         """Whether a finished word is one autocorrect may replace (cheap: no model needed)."""
         return self.corrector.may_correct(word) and (user is None or not user.knows(word))

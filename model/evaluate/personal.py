@@ -56,7 +56,7 @@ def type_history(history: list[tuple[str, bool]], score, comparison: Comparison)
         if counted:
             ids, rows = next(scored)
             comparison.type(message, ids, rows, user)
-        user.learn(message, float(when))
+        user.learn(message, float(when), comparison.strips.looks_random)
     return user
 
 

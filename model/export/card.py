@@ -114,13 +114,13 @@ def dictionary_lines(manifest: dict) -> list[str]:
              f"`{d['file']}`: {d['words']:,} words with their frequencies, Zipf ≥ {d['min_zipf']:g}: {d['source']}. "
              "A word outside the vocabulary gets P(<unk> | context) times its share of those words' frequency; "
              "rebuilt by `nextword dictionary`.", ""]
-    ev = d.get("evaluation")
-    if ev:
-        lines += ["| text | messages | | KSR@3 | next word, top-3 | words outside the vocabulary completed |",
+    if d.get("evaluation"):
+        lines += ["Measured by `nextword evaluate --model-dir DIR` (the strip a server gives: corrections, blocklist) "
+                  "on the same lines with and without the dictionary:", "",
+                  "| text | messages | strip | KSR@3 | next word, top-3 | words outside the vocabulary completed |",
                   "|---|---:|---|---:|---:|---:|"]
-        for text in ev:
-            for column in text["columns"]:
-                f = text["figures"][column]
+        for text in d["evaluation"]:
+            for column, f in text["figures"].items():
                 lines.append(f"| {text['text']} | {text['messages']:,} | {column} | {f['ksr_3']:.2%} | "
                              f"{f['top3_accuracy']:.2%} | {f['oov_completed']:.2%} |")
         lines.append("")

@@ -12,6 +12,7 @@ gets a dictionary too.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -80,7 +81,30 @@ def add_arguments(p) -> None:
     p.add_argument("--common-wordlist", default=str(COMMON), help="a smaller list of common words: where a word is written "
                    "both ways, lower case wins only if this list has it so")
     p.add_argument("--min-zipf", type=float, default=MIN_ZIPF, help="leave out words rarer than this Zipf frequency")
+    p.add_argument("--evaluation", nargs="+", default=[], metavar="LABEL=JSON",
+                   help="figures to record beside it: JSON written by `nextword evaluate --model-dir MODEL_DIR --json` "
+                        "(its dictionary and the same graph), each with a label for the text it measured")
     p.add_argument("--replace-shipped-model", action="store_true", help="allow MODEL_DIR to be model/pretrained (maintainers only)")
+
+
+COLUMNS = {"lstm": "LSTM + dictionary", "lstm_no_dictionary": "LSTM alone", "trigram_kn": "KN trigram + dictionary"}
+
+
+def evaluations(pairs: list[str], model_dir: Path) -> list[dict]:
+    """The figures of `nextword evaluate --json` files, as the manifest keeps them."""
+    found = []
+    for pair in pairs:
+        label, _, path = pair.rpartition("=")
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot read evaluation {path}: {e}") from None
+        graph = model_dir / data.get("graph", "")
+        if not data.get("dictionary") or not graph.is_file() or hashlib.sha1(graph.read_bytes()).hexdigest() != data.get("graph_sha1"):
+            raise UserError(f"{path} was not measured on this model's graph with a dictionary")
+        figures = {COLUMNS[k]: {f: data[k][f] for f in ("ksr_3", "top3_accuracy", "oov_completed")} for k in COLUMNS if k in data}
+        found.append({"text": label or Path(path).stem, "messages": data["messages"], "figures": figures})
+    return found
 
 
 def main(args) -> int:
@@ -93,6 +117,8 @@ def main(args) -> int:
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read {manifest_path}: {e}") from None
     meta["dictionary"] = write(model_dir, build(Path(args.wordlist), Path(args.common_wordlist), args.min_zipf), args.min_zipf)
+    if args.evaluation:
+        meta["dictionary"]["evaluation"] = evaluations(args.evaluation, model_dir)
     manifest_path.write_text(json.dumps(meta, indent=2) + "\n")
     from model.export import card
     card_path = model_dir / CARD

@@ -43,8 +43,8 @@ class Predictor:
         self.runtime, self.settings, self.metrics = runtime, settings, metrics
         self.batcher = MicroBatcher(runtime, metrics, settings.max_batch, settings.max_wait_us / 1e6, settings.max_queue)
         self.vocab = runtime.vocab
-        self.strips = StripBuilder.open(runtime.vocab, runtime.dictionary_file, blocklist(settings.blocklist),
-                                        settings.user_min_count)
+        self.strips = StripBuilder.open(runtime.vocab, runtime.dictionary_file if settings.dictionary else None,
+                                        blocklist(settings.blocklist), settings.user_min_count)
         self.cache = ContextCache(settings.cache_size)
         self.root: Entry | None = None  # the state after <s>: every context starts from it
         self.leases = 0  # calls and streams answering from this model now

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 from model.engine.learnable import secret
 from model.engine.personal import MAX_COUNT, MIN_COUNT, UserModel
+from model.engine.strip import Strip
 from model.engine.text import is_word, tokenize
 from service.server.cache import ContextCache
 from service.server.errors import Busy, InvalidInput, PersonalOff, Unavailable
-from model.engine.strip import Strip
 from service.server.predictor import Predictor, check_length
 from service.server.security import UserKeys
 from service.server.users.layer import Learned, Outcome, Users
@@ -109,7 +109,7 @@ class Sessions:
         """Learning without admission: a stream's `send` is part of a session already admitted."""
         check_length(text, self.max_text_chars)
         user = self._user(key, "learning")
-        return await self.users.learn(user, text)
+        return await self.users.learn(user, text, self.predictor.strips.looks_random)
 
     async def forget(self, key: str, word: str = "") -> Forgotten:
         self.admit()
@@ -134,7 +134,8 @@ class Sessions:
             raise InvalidInput(f"{len(words)} words to import; at most {MAX_IMPORT} a call")
         counts, refused = {}, []
         for word, count in words:
-            if is_word(word) and len(tokenize(word)) == 1 and not secret(word) and len(word) <= MAX_WORD:
+            if (is_word(word) and len(tokenize(word)) == 1 and len(word) <= MAX_WORD
+                    and not secret(word, self.predictor.strips.looks_random)):
                 counts[word] = min(counts.get(word, 0) + (count or self.min_count), MAX_COUNT)
             else:
                 refused.append(word)

@@ -45,6 +45,8 @@ class Settings:
     max_context_tokens: int = _doc(512, "only the last N tokens of the text feed the model")
     max_text_chars: int = _doc(8192, "longest text accepted (characters); longer is INVALID_ARGUMENT")
     max_suggestions: int = _doc(10, "most suggestions one request may ask for")
+    dictionary: bool = _doc(True, "offer and correct to the words of the model's main dictionary (dictionary.txt) beside "
+                                  "its vocabulary; off: the vocabulary alone")
     keyboard_layout: str = _doc("qwerty", "keyboard layout for typo tolerance when a request names none: qwerty, qwertz, azerty",
                                 choices=("qwerty", "qwertz", "azerty"))
     max_queue: int = _doc(512, "model steps waiting at most; beyond, calls get RESOURCE_EXHAUSTED")

@@ -58,6 +58,9 @@ def add_arguments(p) -> None:
                    help="batch sizes for the model-alone rows (one token step in this process, per provider); 0: none")
     p.add_argument("--workload", default="typing", choices=["typing", "cold"],
                    help="typing: keystrokes of chat messages; cold: every request a new context (model steps, for batching)")
+    p.add_argument("--dictionary-only", action="store_true",
+                   help="only compare one server with the model's main dictionary and one without (--dictionary false): "
+                        "completions of 1-3 letters, the widest prefixes, and the servers' memory")
 
 
 # ---- load generator (runs in a child process) -------------------------------------------
@@ -91,6 +94,16 @@ async def _worker(stub, pb, kind: str, prefix: str, deadline: float, latencies: 
             t = time.perf_counter()
             await stub.Learn(pb.LearnRequest(user="bench-learner", text=SAMPLES[i % len(SAMPLES)]))
             latencies.append(time.perf_counter() - t)
+        return
+    if kind == "prefixes":  # the first 1-3 letters of each word, after the words before it
+        while time.perf_counter() < deadline:
+            words = SAMPLES[i % len(SAMPLES)].split(" ")
+            i += 1
+            for w, word in enumerate(words):
+                for n in range(1, min(3, len(word)) + 1):
+                    t = time.perf_counter()
+                    await stub.Predict(pb.PredictRequest(text=" ".join(words[:w] + [word[:n]])))
+                    latencies.append(time.perf_counter() - t)
         return
     if kind == "stream":
         call = stub.PredictStream()
@@ -254,6 +267,34 @@ def personal_rows(address: str, setup: str, args) -> None:
     print(row("Learn (a sent message)", setup, 1, learn, f"p50 {learn['p50'] / floor['p50']:.2f}x floor"), flush=True)
 
 
+def resident_mb(proc) -> float:
+    """A process's resident memory (Linux /proc), in MB."""
+    with open(f"/proc/{proc.pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def dictionary_rows(args) -> None:
+    """Completions of 1-3 letters on a server with the main dictionary and one without, in
+    alternating rounds (the machine's noise falls on both), and each server's memory."""
+    model_dir = model_dirs(args)[0]
+    servers = {on: start_server(model_dir, f"--dictionary {str(on).lower()} {args.server_args}") for on in (True, False)}
+    try:
+        runs: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(3):
+            for on, (_, address) in servers.items():
+                runs[on].append(measure(address, "prefixes", 1, args.seconds)["p50"])
+        memory = {on: resident_mb(proc) for on, (proc, _) in servers.items()}
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(30)
+    p50 = {on: sorted(r)[1] for on, r in runs.items()}  # the median of three rounds
+    for on, label in ((False, "without the dictionary"), (True, "with the dictionary")):
+        print(f"completion of 1-3 letters, {label:<24} p50 {p50[on] * 1e6:>8,.0f} us (rounds: "
+              f"{', '.join(f'{x * 1e6:,.0f}' for x in runs[on])}); server resident memory {memory[on]:,.0f} MB")
+    print(f"with / without: p50 {p50[True] / p50[False]:.2f}x, memory {memory[True] - memory[False]:+,.0f} MB")
+
+
 def time_step(runtime, batch: int, seconds: float = 1.0, steps: int = 1) -> float:
     """Median seconds of feeding `steps` tokens to `batch` contexts (after one unmeasured run)."""
     tokens = np.random.default_rng(batch).integers(4, len(runtime.vocab), (batch, steps))
@@ -315,6 +356,9 @@ def main(args) -> int:
     providers = [p for p in args.providers.split(",")]
     if not set(providers) <= set(PROVIDERS):
         raise UserError(f"--providers takes a comma-separated list of {', '.join(PROVIDERS)}, got {args.providers!r}")
+    if args.dictionary_only:
+        dictionary_rows(args)
+        return 0
     model_rows(args, providers)
     print(f"{args.seconds:g} s per measurement; latencies in microseconds; server flags: {args.server_args or '(none)'}")
     print(f"{'':<34}{'provider/wk':>12}{'conc':>5}{'req/s':>10}{'p50':>10}{'p99':>10}")

@@ -24,6 +24,7 @@ suite runs it for about half a minute per store (tests/service/test_user_store.p
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import resource
 import shutil
@@ -202,11 +203,14 @@ class Schedule:
         return self.rng.choice(learned) if learned else ""
 
     async def faults(self, until: float) -> None:
-        while True:
+        """A fault every 2-5 s, each kind in turn (in a seeded order), so a short run has all three."""
+        kinds = ["SIGTERM", "SIGKILL", "full"]
+        self.rng.shuffle(kinds)
+        for n in itertools.count():
             await asyncio.sleep(self.rng.uniform(2.0, 5.0))
             if time.monotonic() > until:
                 return
-            fault = self.rng.choice(["SIGTERM", "SIGKILL", "full"])
+            fault = kinds[n % len(kinds)]
             if fault == "full":
                 self.servers.fill(True)
                 await asyncio.sleep(self.rng.uniform(1.0, 3.0))

@@ -52,18 +52,33 @@ def planted_secrets(rng: random.Random) -> list[tuple[str, str, list[str]]]:
     for n in range(100, 110):  # letters only, caught by the word before them
         a, b = piece(3 * n), piece(3 * n + 1)
         found[n - 100] = (f"my password is {a}{b} ok", f"{a}{b}", [a, b])
+    for n in range(110, 150):  # shapes beyond the first rules: cues phrased otherwise and in German and
+        a, b, c = piece(3 * n), piece(3 * n + 1), piece(3 * n + 2)  # French, codes of letters, a recovery phrase
+        code = "".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(9))
+        phrase = " ".join(piece(1000 + 12 * n + i) for i in range(12))
+        kind = n % 8
+        secret = [f"{a}{b}", f"{a}{b}", f"{a}{b}", f"{a}{b}", code, code, phrase, f"{a} {b} {c}"][kind]
+        message = ["the password for my bank is {} ok", "pass: {} see you", "mein Passwort ist {} danke",
+                   "mon mot de passe est {} merci", "use {} to get in", "the code {} works", "my recovery phrase is {}",
+                   "seed words {} keep them"][kind].format(secret)
+        found.append((message, secret, [a, b, c] if kind < 4 or kind == 7 else secret.split() if kind == 6 else [code]))
     return found
 
 
+SPELLED = [("my pin is four seven two nine", "four seven two nine"), ("call five five five two one eight", "five five five two one eight"),
+           ("der Code ist vier acht null eins", "vier acht null eins"), ("c'est trois sept huit deux", "trois sept huit deux")]
+
+
 def test_canary_no_secret_nor_a_piece_of_one_is_ever_shown(store):
-    """100 secrets among 2,000 ordinary messages of one user; every word start of their
-    messages and every prefix of each secret probed, next words and completions, k = 10."""
+    """140 secrets and 4 numbers spelled out among 2,000 ordinary messages of one user; every
+    word start of their messages and every prefix of each secret probed, next words and
+    completions, k = 10."""
     kind, url = store
     rng = random.Random(5)
     ordinary = load_chitchat().splits["train"][:2000]
     planted = planted_secrets(rng)
     messages = ordinary[:]
-    for message, _, _ in planted:
+    for message, _, _ in planted + [(m, s, []) for m, s in SPELLED]:
         messages.insert(rng.randrange(len(messages) + 1), message)
     pieces = {p.lower() for _, _, ps in planted for p in ps} | {s.lower() for _, s, _ in planted}
     a = PersonalServer(kind, url)
@@ -81,8 +96,11 @@ def test_canary_no_secret_nor_a_piece_of_one_is_ever_shown(store):
             shown_words = {s.text.lower() for probe in probes for s in c.predict(probe, k=10, user=key)}
         leaked = sorted(w for w in shown_words if any(p in w for p in pieces))
         assert not leaked, leaked
-        assert len(probes) > 1500
-        assert not [e for e in a.entries("canary") if any(p in e.lower() for p in pieces)]
+        assert len(probes) > 2000
+        entries = a.entries("canary")
+        assert not [e for e in entries if any(p in e.lower() for p in pieces)]
+        spelled_pairs = {" ".join(pair) for _, run in SPELLED for pair in zip(run.split(), run.split()[1:])}
+        assert not spelled_pairs & set(entries)  # no two digits of a spelled-out number learned in a row
     finally:
         a.stop()
 

@@ -11,7 +11,9 @@ from model.engine.suggest import blocklist
 from model.engine.text import BOS_ID, split_typed, tokenize
 
 TEXTS = ["", "how are yo", "how are you ", "Hel", "i", "I don", "what do you think about th", "lol. wh",
-         "HEL", "So I was thinking, maybe we could ", "👍 ok ", "it\u2019s "]
+         "HEL", "So I was thinking, maybe we could ", "👍 ok ", "it\u2019s ",
+         "he is indefat", "I flew to Uta", "an indefatog"]  # the main dictionary's words: the server's strip is
+                                                          # the evaluation's (one StripBuilder), word for word
 
 
 SHIPPED = Runtime(SHIPPED_MODEL, "cpu")

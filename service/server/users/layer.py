@@ -35,6 +35,7 @@ import enum
 import logging
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -192,11 +193,12 @@ class Users:
 
     # ---- learning -------------------------------------------------------------------------
 
-    async def learn(self, user: str, message: str) -> Learned:
-        """Count a sent message for the user (see the module doc for what the answer promises)."""
+    async def learn(self, user: str, message: str, looks_random: Callable[[str], bool] | None = None) -> Learned:
+        """Count a sent message for the user (see the module doc for what the answer promises);
+        `looks_random`: the serving model's judge of made-up strings (model/engine/strip.py)."""
         if self.queue.refuses(user):  # before any work
             return self._dropped(Outcome.BUSY)
-        return await self.add(user, message_entries(message))
+        return await self.add(user, message_entries(message, looks_random))
 
     async def add(self, user: str, entries: dict[str, int]) -> Learned:
         """Count entries for the user: a sent message's, or words imported."""
