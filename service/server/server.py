@@ -210,9 +210,15 @@ class NextWordServer:
         self.stopped.set()
 
 
+SWITCH_INTERVAL = 0.001  # seconds (scripts/user-store-rows, D10: a heavy learner on Redis against a Ping flood)
+
+
 async def serve(s: Settings, readiness=None) -> int:
     """Serve until SIGTERM or SIGINT, then drain; as a worker, the supervisor says when ready."""
     configure_logging(s)
+    # The event loop answers keystrokes while the user store's threads do Python work (a
+    # Redis write of thousands of entries): let it take the GIL back within 1 ms, not 5 ms
+    sys.setswitchinterval(SWITCH_INTERVAL)
     server = NextWordServer(s, readiness)
     await server.start()
     if readiness is None:
