@@ -21,7 +21,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from conftest import ROOT, SHIPPED_MODEL
 from model.engine.contract import graph_path
-from model.engine.runtime import choose_providers
+from model.engine.runtime import Runtime, choose_providers
+from model.engine.strip import StripBuilder
 from service.client import NextWordClient, sign_user
 from service.server.users.redis import RedisStore
 from service.server.security import UserKeys
@@ -189,6 +190,39 @@ class PersonalServer:
 
     def stop(self) -> str:
         return self.server.stop()
+
+
+SYLLABLES = ("ba", "de", "ki", "lo", "ma", "ra", "se", "ti", "no", "pa", "le", "ga", "ri", "sa", "la", "me", "di", "ko", "na", "te")
+
+
+def made_up_words(count: int, stem: str) -> list[str]:
+    """`count` made-up words a server learns like names: pronounceable (the stem, then
+    syllables), unknown to the shipped model's vocabulary and dictionary, and not judged
+    random (model/engine/learnable.py); for tests that need thousands of new words."""
+    found, n = [], 0
+    strips = _shipped_strips()
+    while len(found) < count:
+        word, m = stem, n
+        while True:
+            m, r = divmod(m, len(SYLLABLES))
+            word += SYLLABLES[r]
+            if not m:
+                break
+        n += 1
+        low = word.lower()
+        if not strips.looks_random(word) and not strips.dictionary.knows(low) and low not in strips.corrector.known:
+            found.append(word)
+    return found
+
+
+_STRIPS = []
+
+
+def _shipped_strips():
+    if not _STRIPS:
+        runtime = Runtime(SHIPPED_MODEL, "cpu")
+        _STRIPS.append(StripBuilder.open(runtime.vocab, runtime.dictionary_file))
+    return _STRIPS[0]
 
 
 def invented(n: int, stem: str = "zq") -> str:

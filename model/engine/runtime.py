@@ -24,11 +24,11 @@ from model.engine.contract import (
     read_manifest,
     rows_depend_on_each_other,
 )
+from model.engine.layouts import PROVIDER_NAMES
 from model.engine.text import TOKENIZER_VERSION, Vocab
 
 log = logging.getLogger("nextword.runtime")
 
-PROVIDER_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 CPU, CUDA = PROVIDER_NAMES["cpu"], PROVIDER_NAMES["cuda"]
 
 

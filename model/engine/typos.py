@@ -30,15 +30,9 @@ from cachetools import LRUCache
 from symspellpy import SymSpell, Verbosity
 
 from model.engine.dictionary import Dictionary
+from model.engine.layouts import DEFAULT_LAYOUT, LAYOUTS
 from model.engine.suggest import Candidate, Suggester, elongated, starts_sentence
 from model.engine.text import UNK_ID, Vocab, is_word
-
-LAYOUTS = {  # rows of letter keys; each row sits half a key further right than the one above
-    "qwerty": ("qwertyuiop", "asdfghjkl", "zxcvbnm"),
-    "qwertz": ("qwertzuiopü", "asdfghjklöä", "yxcvbnm"),
-    "azerty": ("azertyuiop", "qsdfghjklm", "wxcvbn"),
-}
-DEFAULT_LAYOUT = "qwerty"
 
 # Costs of typing errors, in nats (-log probability). The four marked "tuned" were chosen
 # with `nextword evaluate --typos` on 2,000 valid messages (rates 0 and 0.05): clean typing

@@ -18,6 +18,7 @@ import numpy as np
 
 from model.data import CorpusError, encode_messages, load_corpus
 from model.engine.contract import DICTIONARY, SHIPPED_MODEL
+from model.engine.layouts import DEFAULT_LAYOUT, LAYOUTS
 from model.engine.personal import MIN_COUNT as USER_MIN_COUNT
 from model.engine.runtime import Graph, Runtime
 from model.engine.strip import StripBuilder
@@ -43,7 +44,7 @@ def add_arguments(p) -> None:
     p.add_argument("--typos", type=float, default=None, metavar="RATE",
                    help="type the messages as a noisy typist making a typo in each letter with this probability, "
                         "with plain completion and with corrections (model/evaluate/typist.py); prints KSR@3 and words left wrong")
-    p.add_argument("--layout", default="qwerty", choices=["qwerty", "qwertz", "azerty"], help="keyboard layout for --typos")
+    p.add_argument("--layout", default=DEFAULT_LAYOUT, choices=list(LAYOUTS), help="keyboard layout for --typos")
     p.add_argument("--seed", type=int, default=1, help="seed of the typist's typos")
     p.add_argument("--personal", action="store_true",
                    help="with and without each user's own model, messages typed in time order and learned as sent "

@@ -7,10 +7,10 @@ entry of the context before it. Memory is bounded by the number of entries.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+from cachetools import LRUCache
 
 
 @dataclass(frozen=True)
@@ -21,25 +21,8 @@ class Entry:
     logprobs: np.ndarray     # (vocab,) log P(next token | context)
 
 
-class ContextCache:
-    """Least-recently-used map: context text -> Entry. Used from the event loop only."""
-
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
-
-    def get(self, context: str) -> Entry | None:
-        entry = self._entries.get(context)
-        if entry is not None:
-            self._entries.move_to_end(context)
-        return entry
+class ContextCache(LRUCache):
+    """Least-recently-used map: context text -> Entry (cachetools). Used from the event loop only."""
 
     def put(self, context: str, entry: Entry) -> None:
-        self._entries[context] = entry
-        self._entries.move_to_end(context)
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
+        self[context] = entry

@@ -17,7 +17,8 @@ from model.engine.runtime import Runtime
 from model.engine.strip import Strip, StripBuilder
 from model.engine.suggest import blocklist, starts_sentence
 from model.engine.text import BOS_ID, parent_context, split_normalized, split_typed, tokenize
-from model.engine.typos import LAYOUTS, Autocorrect
+from model.engine.layouts import LAYOUTS
+from model.engine.typos import Autocorrect
 from service.server.batching import MicroBatcher
 from service.server.cache import ContextCache, Entry
 from service.server.errors import InvalidInput

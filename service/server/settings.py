@@ -13,9 +13,10 @@ from pathlib import Path
 
 from model.engine.contract import SHIPPED_MODEL
 from model.engine.errors import UserError
+from model.engine.layouts import DEFAULT_LAYOUT, LAYOUTS, PROVIDER_NAMES
 from model.engine.personal import MIN_COUNT
 
-PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
+PROVIDERS = ("auto", *PROVIDER_NAMES)
 
 
 class SettingsError(UserError):
@@ -47,8 +48,8 @@ class Settings:
     max_suggestions: int = _doc(10, "most suggestions one request may ask for")
     dictionary: bool = _doc(True, "offer and correct to the words of the model's main dictionary (dictionary.txt) beside "
                                   "its vocabulary; off: the vocabulary alone")
-    keyboard_layout: str = _doc("qwerty", "keyboard layout for typo tolerance when a request names none: qwerty, qwertz, azerty",
-                                choices=("qwerty", "qwertz", "azerty"))
+    keyboard_layout: str = _doc(DEFAULT_LAYOUT, f"keyboard layout for typo tolerance when a request names none: "
+                                                f"{', '.join(LAYOUTS)}", choices=tuple(LAYOUTS))
     max_queue: int = _doc(512, "model steps waiting at most; beyond, calls get RESOURCE_EXHAUSTED")
     max_concurrent_rpcs: int = _doc(2048, "RPCs at once at most, streams included; beyond, RESOURCE_EXHAUSTED at admission")
     max_streams: int = _doc(1000, "open typing sessions (streams) at most; beyond, RESOURCE_EXHAUSTED")

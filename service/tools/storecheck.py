@@ -66,6 +66,9 @@ def add_arguments(p) -> None:
     p.add_argument("--model-dir", default=None, help="model directory to serve (default: the shipped model)")
 
 
+SYLLABLES = ("ba", "de", "ki", "lo", "ma", "ra", "se", "ti", "no", "pa", "le", "ga", "ri", "sa", "la", "me", "di", "ko", "na", "te")
+
+
 @dataclass
 class Op:
     kind: str            # learn, forget, predict
@@ -157,7 +160,9 @@ class Schedule:
         return pb_grpc.NextWordStub(self.channels[address])
 
     def word(self) -> str:
-        return "qz" + "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(8))
+        """A made-up word a server learns (pronounceable: letters that look random are never
+        learned, model/engine/learnable.py), one of 20^5 kinds."""
+        return "zo" + "".join(self.rng.choice(SYLLABLES) for _ in range(5))
 
     async def call(self, op: Op, make) -> None:
         address = self.servers.addresses.get(op.server)

@@ -177,7 +177,7 @@ def test_a_heavy_learner_is_told_busy_and_others_are_not(open_store, monkeypatch
         outcomes = [(await users.learn("heavy", big)).outcome for _ in range(5)]
         assert outcomes[0] == Outcome.LEARNED and Outcome.BUSY in outcomes
         reads, read = [], users_mod.message_entries
-        monkeypatch.setattr(users_mod, "message_entries", lambda m: reads.append(m) or read(m))
+        monkeypatch.setattr(users_mod, "message_entries", lambda m, *judge: reads.append(m) or read(m, *judge))
         # told BUSY: even a short message is refused unread until the next write
         assert (await users.learn("heavy", "ok")).outcome == Outcome.BUSY and reads == []
         outcomes.append(Outcome.BUSY)
