@@ -27,6 +27,7 @@ from service.client import NextWordClient, sign_user
 from service.server.users.redis import RedisStore
 from service.server.security import UserKeys
 from service.server.users.sqlite import SqliteStore
+from service.tools.storecheck import SYLLABLES
 
 # what `--provider auto` picks here for the shipped model: its int8 graph runs on the CPU
 # even where onnxruntime-gpu finds a GPU
@@ -190,9 +191,6 @@ class PersonalServer:
 
     def stop(self) -> str:
         return self.server.stop()
-
-
-SYLLABLES = ("ba", "de", "ki", "lo", "ma", "ra", "se", "ti", "no", "pa", "le", "ga", "ri", "sa", "la", "me", "di", "ko", "na", "te")
 
 
 def made_up_words(count: int, stem: str) -> list[str]:
