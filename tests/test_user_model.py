@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from test_quality import VOCAB, constant_scorer
 
+from model.data import encode_messages
 from model.engine import personal
 from model.engine.personal import Personalizer, UserModel, contexts_of, message_entries
 from model.engine.strip import StripBuilder
@@ -72,3 +73,69 @@ def test_a_new_word_is_shown_only_once_sent_min_count_times():
         assert "zork" not in [s.word for s in Personalizer(VOCAB).top(row, user, contexts_of("hi "), "z", 5)]
         user.learn("hi zork.", 0.0)
     assert "zork" in [s.word for s in Personalizer(VOCAB).top(row, user, contexts_of("hi "), "z", 5)]
+
+
+def test_the_evidence_for_the_users_scale_is_as_worked_by_hand():
+    # "hi zork." learned once, then sent again (threshold 1, the constant LSTM above):
+    # "hi" after <s>: the user's weight .2/9 (followers) + b + .03 (recent) = .0523 unscaled;
+    #   its part of P(hi) = .0222 + b/2 + .03/64 = .0227 of .175: gained .129.
+    # "zork" after "hi": weight .0444 + .0212 + b + .03 = .0956; part .0661 of .077: gained .858.
+    # So gained .987 and given .148, in hundredths; the scale goes to (3 + .987) / (3 + .148).
+    user = UserModel()
+    row = constant_scorer([np.zeros(3)])[0][0]
+    personalizer = Personalizer(VOCAB, min_count=1)
+    assert personalizer.evidence(user, [(row, "", "hi"), (row, "hi ", "zork")]) == {}  # nothing known: nothing to weigh
+    user.learn("hi zork.", 0.0)
+    text, words = personal.learned_words("hi zork.")
+    assert [(start, word) for _, start, word in words] == [(0, "hi"), (3, "zork")]
+    evidence = personalizer.evidence(user, [(row, text[:start], word) for _, start, word in words])
+    assert evidence[personal.GAINED] == pytest.approx(98.7, abs=1) and evidence[personal.GIVEN] == pytest.approx(14.8, abs=1)
+    assert user.scale() == 1.0
+    for entry, count in evidence.items():
+        user.add(entry, count, 1.0)
+    assert user.scale() == pytest.approx((3 + evidence[personal.GAINED] / 100) / (3 + evidence[personal.GIVEN] / 100))
+    assert "<trust>" not in user.followers and user.total == 2  # evidence is no word and no context
+    assert (personal.EVIDENCE_PRIOR, personal.EVIDENCE_UNIT) == (3.0, 100)
+
+
+def scale_after(messages: list[str], score=constant_scorer) -> float:
+    """A user's scale after sending these messages in turn, as evaluation and server learn them."""
+    user = UserModel()
+    strips = StripBuilder(VOCAB, min_count=1)
+    for when, (message, ids) in enumerate(zip(messages, encode_messages(messages, VOCAB))):
+        evaluate_personal.learn(strips, user, message, score([ids])[0], float(when))
+    return user.scale()
+
+
+def oracle_scorer(seqs):
+    """An LSTM that gives each next token .9: nothing a user model adds can help it."""
+    rows = []
+    for ids in seqs:
+        p = np.full((len(ids) - 1, len(VOCAB.tokens)), 0.1 / (len(VOCAB.tokens) - 1), np.float32)
+        p[np.arange(len(ids) - 1), ids[1:]] = 0.9
+        rows.append(np.log(p))
+    return rows
+
+
+def test_a_user_whose_words_their_model_predicts_gets_more_weight_and_one_it_misleads_less():
+    mixed = ["hi zork.", "hi the.", "hi there.", "hi them."] * 30
+    assert scale_after(mixed) > 2                  # the constant LSTM misses what follows "hi": their part earns
+    assert scale_after(mixed, oracle_scorer) < 0.75  # an LSTM that knows: their part mostly dilutes it
+    user = UserModel()
+    for entry, count in {personal.GAINED: 10**6, personal.GIVEN: 1}.items():
+        user.add(entry, count, 0.0)
+    assert user.scale() == personal.MAX_SCALE
+    for _ in range(100):
+        user.learn("hi zork.", 1.0)
+    weights, word, recent = user.weights(contexts_of("hi "))
+    assert sum(weights) + word + recent == pytest.approx(personal.MAX_USER_WEIGHT)  # never more than that
+
+
+def test_evidence_stops_once_settled_and_never_reads_a_secret():
+    user = UserModel()
+    user.learn("hi zork.", 0.0)
+    row = constant_scorer([np.zeros(3)])[0][0]
+    user.add(personal.GIVEN, personal.MAX_COUNT - 5, 0.0)
+    assert Personalizer(VOCAB, min_count=1).evidence(user, [(row, "hi ", "zork")]) == {}  # saturated: settled
+    text, words = personal.learned_words("my password is zork hi")
+    assert [word for _, _, word in words] == ["my", "password"]  # the window after a cue is never read

@@ -76,6 +76,22 @@ def cue(core: str, chunk: str, before: list[str]) -> bool:
 def learnable_parts(message: str, looks_random: Callable[[str], bool] | None = None) -> list[tuple[str, bool]]:
     """The runs of a message that may be learned, in order, each with whether it starts the
     message (so that only the first run's first word follows the start of a message)."""
+    chunks, dropped = dropped_chunks(message, looks_random)
+    parts, run, starts = [], [], True
+    for chunk, gone in zip(chunks, dropped):
+        if gone:
+            if run:
+                parts.append((" ".join(run), starts))
+            run, starts = [], False
+            continue
+        run.append(chunk)
+    if run:
+        parts.append((" ".join(run), starts))
+    return parts
+
+
+def dropped_chunks(message: str, looks_random: Callable[[str], bool] | None = None) -> tuple[list[str], list[bool]]:
+    """The normalized message's white-space-delimited chunks, and for each whether it is never learned."""
     chunks = normalize(message).split()
     cores = [c.strip(AROUND).lower() for c in chunks]
     dropped = [secret(c, looks_random) for c in chunks]
@@ -95,14 +111,4 @@ def learnable_parts(message: str, looks_random: Callable[[str], bool] | None = N
             end += 1
         if end - start >= SPELLED_RUN:
             dropped[start:end] = [True] * (end - start)
-    parts, run, starts = [], [], True
-    for chunk, gone in zip(chunks, dropped):
-        if gone:
-            if run:
-                parts.append((" ".join(run), starts))
-            run, starts = [], False
-            continue
-        run.append(chunk)
-    if run:
-        parts.append((" ".join(run), starts))
-    return parts
+    return chunks, dropped

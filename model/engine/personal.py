@@ -17,7 +17,10 @@ The weights grow with how much the user model knows (Witten-Bell-like): a contex
 grows with the times it was followed by a word against the number of different words
 that followed it; c2 takes its share first and c1 its share of what is left. b grows with
 the words the user sent; r is a small fixed share for the user's last 64 words (the topic
-of the moment). P_lstm is tempered (p ** 0.7, renormalized): the LSTM is surer of itself
+of the moment). All four are then multiplied by the user's *scale*, learned from how well
+the user's part predicted the user's own sent words (`Personalizer.evidence`, an online EM
+step per sent message): a user whose history does not predict them drifts towards the plain
+model, one with a strong style gets up to MAX_SCALE times the weights. P_lstm is tempered (p ** 0.7, renormalized): the LSTM is surer of itself
 than it should be next to what a user is known to write. A word outside the LSTM's
 vocabulary gets the LSTM's <unk> probability times its share of the user's words, so a
 user's names and jargon become suggestible, with the user's casing; a word of the main
@@ -33,17 +36,18 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import math
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 
 from model.engine.dictionary import Dictionary
-from model.engine.learnable import learnable_parts
+from model.engine.learnable import dropped_chunks, learnable_parts
 from model.engine.suggest import Candidate, Suggester, cased, shown_for, starts_sentence
-from model.engine.text import UNK_ID, Vocab, is_word, tokenize
+from model.engine.text import UNK_ID, Vocab, is_word, token_spans, tokenize
 
 START = "<s>"  # the token before a message's first word
 ORDER = 3      # a word and at most two tokens before it
@@ -57,6 +61,17 @@ RECENT_WEIGHT = 0.03         # weight of the user's last RECENT words sent (the 
 RECENT = 64
 TEMPERATURE = 0.7            # the LSTM's probabilities to this power (renormalized) before mixing: it
                              # is surer of itself than it should be next to what a user is known to write
+
+# The user's scale (docs/DESIGN.md, "Personal suggestions"): kept as two entries of the user's own
+# record, "<trust> <gained>" and "<trust> <given>" (a context no typed text yields), in hundredths
+# of a word, so stores, export, pruning and forgetting treat them as they treat every entry.
+TRUST = "<trust>"
+GAINED, GIVEN = f"{TRUST} <gained>", f"{TRUST} <given>"
+EVIDENCE_UNIT = 100       # entries hold whole counts: evidence in hundredths
+EVIDENCE_PRIOR = 3.0      # a new user starts at scale 1 as if this much weight had been earned as given
+MAX_SCALE = 3.0           # the most a strong style multiplies the weights by
+MAX_USER_WEIGHT = 0.9     # ... and the user's parts together never take more than this
+EVIDENCE_WORDS = 32       # words of a sent message scored for evidence (the first): bounded cost per send
 
 MIN_COUNT = 2      # times a user sends a word outside the vocabulary before it is suggested (README: how it was chosen)
 MAX_COUNT = 1_000_000  # a count saturates here (stores and models alike): no import or flood overflows it
@@ -130,6 +145,8 @@ class UserModel:
         if count <= 0:
             return
         held[0] += count
+        if entry.startswith(TRUST):
+            return  # evidence for the scale, read by scale()
         if " " in entry:
             context, word = entry.rsplit(" ", 1)
             followers = self.followers.setdefault(context, {})
@@ -166,9 +183,15 @@ class UserModel:
         forms = self.forms[word]
         return max(forms, key=lambda f: (forms[f], f == word))
 
-    def weights(self, contexts: tuple[str, ...]) -> tuple[list[float], float]:
-        """(weight of each context's followers, weight of the word counts). The longer
-        context goes first: the shorter one gets its share of what the longer leaves."""
+    def scale(self) -> float:
+        """What the user's weights are multiplied by: the weight their part earned on their own
+        sent words against the weight it was given (1 for a new user)."""
+        gained, given = (self.entries.get(e, (0,))[0] / EVIDENCE_UNIT for e in (GAINED, GIVEN))
+        return min(MAX_SCALE, (EVIDENCE_PRIOR + gained) / (EVIDENCE_PRIOR + given))
+
+    def weights(self, contexts: tuple[str, ...], scaled: bool = True) -> tuple[list[float], float, float]:
+        """(weight of each context's followers, of the word counts, of the recent words). The
+        longer context goes first: the shorter one gets its share of what the longer leaves."""
         trusts = []
         for context, most in zip(contexts, CONTEXT_WEIGHT):
             followed = self.followed.get(context, 0)
@@ -177,7 +200,12 @@ class UserModel:
         weights, left = [0.0] * len(trusts), 1.0
         for n in reversed(range(len(trusts))):
             weights[n], left = left * trusts[n], left * (1 - trusts[n])
-        return weights, WORD_WEIGHT * self.total / (self.total + WORD_TRUST)
+        word, recent = WORD_WEIGHT * self.total / (self.total + WORD_TRUST), RECENT_WEIGHT if self.recent else 0.0
+        total = sum(weights) + word + recent
+        if not scaled or not total:
+            return weights, word, recent
+        scale = min(self.scale(), MAX_USER_WEIGHT / total)
+        return [w * scale for w in weights], word * scale, recent * scale
 
     def candidates(self, contexts: tuple[str, ...], prefix: str) -> set[str]:
         """The user's words worth scoring after the contexts for a lower-cased prefix (bounded)."""
@@ -197,6 +225,41 @@ class UserModel:
             top = list(followers) if len(followers) <= FOLLOWERS else heapq.nlargest(FOLLOWERS, followers, key=followers.get)
             self._top_followers[context] = top
         return top
+
+
+class Mixture:
+    """The user's part of P(w) after one context: the weights and the distributions they weigh."""
+
+    def __init__(self, user: UserModel, contexts: tuple[str, ...], scaled: bool = True):
+        context_weights, word_weight, recent_weight = user.weights(contexts, scaled)
+        self.lstm_weight = 1.0 - sum(context_weights) - word_weight - recent_weight
+        self.user_weight = 1.0 - self.lstm_weight
+        self.followers = [(weight / user.followed[c], user.followers[c])
+                          for c, weight in zip(contexts, context_weights) if weight]
+        self.words, self.word_share = user.words, word_weight / max(user.total, 1)
+        self.recent, self.recent_share = user.recent_counts, recent_weight / RECENT
+
+    def user_part(self, word: str) -> float:
+        """The user's part of P(word), weights included (word lower-cased)."""
+        p = self.word_share * self.words.get(word, 0) + self.recent_share * self.recent.get(word, 0)
+        for share, counts in self.followers:
+            p += share * counts.get(word, 0)
+        return p
+
+
+def learned_words(message: str, looks_random: Callable[[str], bool] | None = None) -> tuple[str, list[tuple[int, int, str]]]:
+    """The normalized message and its first EVIDENCE_WORDS words that are learned (secrets
+    left out): (token index, start, lower-cased word) each."""
+    chunks, dropped = dropped_chunks(message, looks_random)
+    text = " ".join(chunks)
+    ends = list(itertools.accumulate(len(c) + 1 for c in chunks))  # each chunk's end (+1) in text
+    found = []
+    for index, (token, start, _, _) in enumerate(token_spans(text)):
+        if is_word(token) and not dropped[bisect.bisect_right(ends, start)]:
+            found.append((index, start, token.lower()))
+            if len(found) == EVIDENCE_WORDS:
+                break
+    return text, found
 
 
 @dataclass(frozen=True)
@@ -237,20 +300,10 @@ class Personalizer:
     def top(self, logprobs: np.ndarray, user: UserModel, contexts: tuple[str, ...], prefix: str, k: int) -> list[Scored]:
         """The k most likely words starting with prefix (normalized) after the contexts, best first."""
         prefix = prefix.lower()
-        context_weights, word_weight = user.weights(contexts)
-        recent, recent_weight = user.recent_counts, RECENT_WEIGHT / RECENT if user.recent_counts else 0.0
-        lstm_weight = 1.0 - sum(context_weights) - word_weight - RECENT * recent_weight
-        followers = [(weight / user.followed[c], user.followers[c]) for c, weight in zip(contexts, context_weights) if weight]
-        words, word_share = user.words, word_weight / max(user.total, 1)
+        mixture = Mixture(user, contexts)
+        lstm_weight, user_part, words = mixture.lstm_weight, mixture.user_part, user.words
         lstm_p = self.tempered(logprobs)
         unknown = lstm_p(float(logprobs[UNK_ID])) / max(user.total, 1)
-
-        def user_part(word: str) -> float:
-            p = word_share * words.get(word, 0) + recent_weight * recent.get(word, 0)
-            for share, counts in followers:
-                p += share * counts.get(word, 0)
-            return p
-
         scored: dict[str, tuple[float, int, str]] = {}
         hidden = user.suppressed
         ids, lps = self.suggester.top(logprobs, prefix, k + len(hidden))
@@ -282,6 +335,39 @@ class Personalizer:
             scored[word] = (lstm_weight * lstm + user_part(word), i, user.form(word) if word in words else word)
         best = heapq.nlargest(k, scored.items(), key=lambda item: item[1][0])
         return [Scored(word, i, p, form) for word, (p, i, form) in best]
+
+    def lstm_probability(self, logprobs: np.ndarray, word: str, user: UserModel) -> float:
+        """The LSTM's (tempered) P(word) as the strip mixes it; 0 for a word no strip offers."""
+        lstm_p = self.tempered(logprobs)
+        i = self.ids.get(word, UNK_ID)
+        if i != UNK_ID:
+            return lstm_p(float(logprobs[i]))
+        if self.dictionary is not None and (d := self.dictionary.find(word)) >= 0:
+            return lstm_p(float(logprobs[UNK_ID]) + float(self.dictionary.logshare[d]))
+        count = user.words.get(word, 0)
+        return lstm_p(float(logprobs[UNK_ID])) * count / max(user.total, 1) if count >= self.min_count else 0.0
+
+    def evidence(self, user: UserModel, sent: Iterable[tuple[np.ndarray, str, str]]) -> dict[str, int]:
+        """The entries that move the user's scale after a sent message, from the model as it was
+        before it: for each sent word (the LSTM's row before it, the text before it, the word
+        lower-cased), the share of the mixture's P(word) the user's part gave (gained) and the
+        weight the part had before scaling (given). gained / given is the EM update of the scale;
+        summed over the user's history it settles where the user's part earns what it gets."""
+        gained = given = 0.0
+        for logprobs, context, word in sent:
+            if word in user.suppressed:
+                continue
+            contexts = contexts_of(context)
+            mixture = Mixture(user, contexts)
+            user_p = mixture.user_part(word)
+            p = mixture.lstm_weight * self.lstm_probability(logprobs, word, user) + user_p
+            if p > 0:  # a word neither part offers tells nothing of the mixture
+                gained += user_p / p
+                given += Mixture(user, contexts, scaled=False).user_weight
+        held = max(user.entries.get(e, (0,))[0] for e in (GAINED, GIVEN))
+        if not given or held + given * EVIDENCE_UNIT > MAX_COUNT:
+            return {}
+        return {GAINED: round(gained * EVIDENCE_UNIT), GIVEN: round(given * EVIDENCE_UNIT)}
 
     def strip(self, logprobs: np.ndarray, user: UserModel, context: str, partial: str, k: int) -> list[Candidate]:
         """Suggester.strip with the user's words mixed in (same casing rules)."""

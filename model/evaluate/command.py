@@ -25,6 +25,7 @@ from model.engine.strip import StripBuilder
 from model.engine.suggest import blocklist
 from model.engine.text import EOS_ID
 from model.evaluate import personal as evaluate_personal
+from model.evaluate.personal import CROWD
 from model.evaluate import quality
 from model.evaluate.ngram import KneserNeyTrigram
 from model.evaluate.typist import Typist
@@ -45,10 +46,16 @@ def add_arguments(p) -> None:
                    help="type the messages as a noisy typist making a typo in each letter with this probability, "
                         "with plain completion and with corrections (model/evaluate/typist.py); prints KSR@3 and words left wrong")
     p.add_argument("--layout", default=DEFAULT_LAYOUT, choices=list(LAYOUTS), help="keyboard layout for --typos")
-    p.add_argument("--seed", type=int, default=1, help="seed of the typist's typos")
+    p.add_argument("--seed", type=int, default=1, help="seed of the typist's typos, or of --crowd's draw")
     p.add_argument("--personal", action="store_true",
                    help="with and without each user's own model, messages typed in time order and learned as sent "
                         "(model/evaluate/personal.py); with --messages: the file's lines as one user")
+    p.add_argument("--crowd", action="store_true",
+                   help=f"with --personal: one user whose history is {CROWD[0]:,} messages of many people of the split "
+                        f"(drawn with --seed), typing {CROWD[1]} more")
+    p.add_argument("--fixed-scale", action="store_true",
+                   help="with --personal: every user's weights at a new user's scale throughout (the mixture before it "
+                        "adapted per user), for comparisons")
     p.add_argument("--blocklist", default="default",
                    help="words the strip never shows, as `nextword serve --blocklist`: default (the shipped list), none, or a file")
     p.add_argument("--dictionary", default="model",
@@ -224,8 +231,10 @@ def main(args) -> int:
                                args.user_min_count)
     if args.personal:
         corpus = f"{Path(args.messages).name}, as one user" if messages else f"chitchat-dataset, {args.split} split"
+        crowd = args.seed if args.crowd else None
         result = {"corpus": corpus, "user_min_count": args.user_min_count, "dictionary": describe(strips),
-                  "personal": evaluate_personal.run(score, strips, args.split, messages)}
+                  "personal": evaluate_personal.run(score, strips, args.split, messages, crowd,
+                                                          adapt=not args.fixed_scale)}
         print(f"personal suggestions: {corpus}")
         print(evaluate_personal.table(result["personal"]))
     elif args.typos is not None:

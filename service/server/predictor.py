@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from model.engine.personal import UserModel
+from model.engine.personal import EVIDENCE_WORDS, UserModel, learned_words
 from model.engine.runtime import Runtime
 from model.engine.strip import Strip, StripBuilder
 from model.engine.suggest import blocklist, starts_sentence
@@ -121,6 +121,19 @@ class Predictor:
         if not partial and not exact_only:
             strip.autocorrect = await self._autocorrect(context, cache, layout, user)
         return strip
+
+    async def evidence(self, user: UserModel, message: str, cache: ContextCache | None = None) -> dict[str, int]:
+        """The entries that move the user's scale for a message they sent (model/engine/personal.py:
+        Personalizer.evidence): the LSTM's rows before its learned words, from the context cache
+        (a stream's keystrokes left them there), computed where missing."""
+        cache = self.cache if cache is None else cache
+        text, words = learned_words(" ".join(message.split()[: 2 * EVIDENCE_WORDS]), self.strips.looks_random)
+        sent = []
+        for _, start, word in words:
+            context, partial = split_normalized(text[:start])
+            if not partial:  # a word glued to the token before it has no row of its own here
+                sent.append(((await self.entry(context, cache)).logprobs, context, word))
+        return self.strips.personalizer.evidence(user, sent)
 
     async def _autocorrect(self, context: str, cache: ContextCache, layout: str, user: UserModel | None) -> Autocorrect | None:
         """Autocorrect for a word that the last character (a separator) just finished."""

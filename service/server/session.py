@@ -105,11 +105,13 @@ class Sessions:
         self.admit()
         return await self.learn_sent(key, text)
 
-    async def learn_sent(self, key: str, text: str) -> Learned:
-        """Learning without admission: a stream's `send` is part of a session already admitted."""
+    async def learn_sent(self, key: str, text: str, cache: ContextCache | None = None) -> Learned:
+        """Learning without admission: a stream's `send` is part of a session already admitted
+        (its cache holds the model's rows for what it typed)."""
         check_length(text, self.max_text_chars)
         user = self._user(key, "learning")
-        return await self.users.learn(user, text, self.predictor.strips.looks_random)
+        return await self.users.learn(user, text, self.predictor.strips.looks_random,
+                                      lambda model: self.predictor.evidence(model, text, cache))
 
     async def forget(self, key: str, word: str = "") -> Forgotten:
         self.admit()
@@ -204,7 +206,7 @@ class Typing:
             if ask.user and (ask.incognito or self.incognito):
                 learned = Learned(0, Outcome.INCOGNITO)
             elif ask.user:
-                learned = await self.sessions.learn_sent(ask.user, self.text)
+                learned = await self.sessions.learn_sent(ask.user, self.text, self.cache)
             self.text, self.incognito = "", False
         answer = await self.sessions._answer(self.predictor, self.text, ask, self.cache)
         answer.learned = learned

@@ -8,6 +8,13 @@ from grpc_health.v1 import health_pb2
 from conftest import SHIPPED_MODEL
 from helpers import PersonalServer as Users
 from helpers import Redis, ServerProcess, invented, wait_until
+from model.data import encode_messages
+from model.engine import personal
+from model.engine.personal import UserModel
+from model.engine.strip import StripBuilder
+from model.engine.suggest import blocklist
+from model.evaluate import personal as evaluate_personal
+from model.evaluate.command import model_dir_scorer
 from service.client import NextWordClient, sign_user
 
 NAME = "Zorblax"  # outside the vocabulary, and written by nobody else: any sight of it is a leak
@@ -237,3 +244,27 @@ def test_a_user_who_sends_nothing_for_the_time_to_live_is_deleted(users):
             assert wait_until(lambda: NAME not in texts(c.predict("Zo", k=5, user=key)), timeout=5)  # and here
     finally:
         u.stop()
+
+
+def test_the_server_moves_a_users_scale_as_evaluation_does(users):
+    """Learn through gRPC (unary, and a stream's send) and `nextword evaluate --personal` move
+    the user's scale alike: the same evidence entries, from the same model's rows."""
+    sent = ["see you at the station", "see you at the station tomorrow", "lunch at the station then",
+            "see you at the station later", "see you there"]
+    key = users.key("dana-scale")
+    with users.client() as c:
+        for message in sent[:-1]:
+            assert c.learn(key, message).kept
+        with c.session(user=key) as typing:
+            for ch in sent[-1]:
+                typing.edit(insert=ch)
+            assert typing.send().learned.kept
+        served = {e["text"]: e["count"] for e in c.export(key)["entries"] if e["text"].startswith(personal.TRUST)}
+    vocab, score, _, dictionary = model_dir_scorer(SHIPPED_MODEL, int8=False)
+    strips = StripBuilder.open(vocab, dictionary, blocklist("default"), min_count=1)
+    user = UserModel()
+    for when, (message, ids) in enumerate(zip(sent, encode_messages(sent, vocab))):
+        evaluate_personal.learn(strips, user, message, score([ids])[0], float(when))
+    evaluated = {entry: user.entries[entry][0] for entry in (personal.GAINED, personal.GIVEN)}
+    assert set(served) == set(evaluated) and evaluated[personal.GIVEN] > 0
+    assert all(abs(served[e] - evaluated[e]) <= 2 for e in evaluated), (served, evaluated)  # rounding of hundredths

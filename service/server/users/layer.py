@@ -35,7 +35,7 @@ import enum
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -196,14 +196,18 @@ class Users:
 
     # ---- learning -------------------------------------------------------------------------
 
-    async def learn(self, user: str, message: str, looks_random: Callable[[str], bool] | None = None) -> Learned:
+    async def learn(self, user: str, message: str, looks_random: Callable[[str], bool] | None = None,
+                    evidence: Callable[[UserModel], Awaitable[dict[str, int]]] | None = None) -> Learned:
         """Count a sent message for the user (see the module doc for what the answer promises);
-        `looks_random`: the serving model's judge of made-up strings (model/engine/strip.py)."""
+        `looks_random`: the serving model's judge of made-up strings (model/engine/strip.py);
+        `evidence`: the entries that move the user's scale, from their model before the message."""
         if self.queue.refuses(user):  # before any work
             return self._dropped(Outcome.BUSY)
+        model = await self.model(user) if evidence is not None else None
+        scale = await evidence(model) if model is not None else {}
         if len(message) > INLINE_CHARS:  # a long message is read on a thread: keystrokes go on meanwhile
-            return await self.add(user, await asyncio.to_thread(message_entries, message, looks_random))
-        return await self.add(user, message_entries(message, looks_random))
+            return await self.add(user, {**await asyncio.to_thread(message_entries, message, looks_random), **scale})
+        return await self.add(user, {**message_entries(message, looks_random), **scale})
 
     async def add(self, user: str, entries: dict[str, int]) -> Learned:
         """Count entries for the user: a sent message's, or words imported."""
