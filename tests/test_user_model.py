@@ -84,11 +84,11 @@ def test_the_evidence_for_the_users_scale_is_as_worked_by_hand():
     user = UserModel()
     row = constant_scorer([np.zeros(3)])[0][0]
     personalizer = Personalizer(VOCAB, min_count=1)
-    assert personalizer.evidence(user, [(row, "", "hi"), (row, "hi ", "zork")]) == {}  # nothing known: nothing to weigh
+    assert personalizer.evidence(user, [(row, "", "hi", False), (row, "hi ", "zork", False)]) == {}  # nothing known: nothing to weigh
     user.learn("hi zork.", 0.0)
     text, words = personal.learned_words("hi zork.")
     assert [(start, word) for _, start, word in words] == [(0, "hi"), (3, "zork")]
-    evidence = personalizer.evidence(user, [(row, text[:start], word) for _, start, word in words])
+    evidence = personalizer.evidence(user, [(row, text[:start], word, False) for _, start, word in words])
     assert evidence[personal.GAINED] == pytest.approx(98.7, abs=1) and evidence[personal.GIVEN] == pytest.approx(14.8, abs=1)
     assert user.scale() == 1.0
     for entry, count in evidence.items():
@@ -136,6 +136,6 @@ def test_evidence_stops_once_settled_and_never_reads_a_secret():
     user.learn("hi zork.", 0.0)
     row = constant_scorer([np.zeros(3)])[0][0]
     user.add(personal.GIVEN, personal.MAX_COUNT - 5, 0.0)
-    assert Personalizer(VOCAB, min_count=1).evidence(user, [(row, "hi ", "zork")]) == {}  # saturated: settled
-    text, words = personal.learned_words("my password is zork hi")
+    assert Personalizer(VOCAB, min_count=1).evidence(user, [(row, "hi ", "zork", False)]) == {}  # saturated: settled
+    _, words = personal.learned_words("my password is zork hi")
     assert [word for _, _, word in words] == ["my", "password"]  # the window after a cue is never read

@@ -72,6 +72,7 @@ EVIDENCE_PRIOR = 3.0      # a new user starts at scale 1 as if this much weight 
 MAX_SCALE = 3.0           # the most a strong style multiplies the weights by
 MAX_USER_WEIGHT = 0.9     # ... and the user's parts together never take more than this
 EVIDENCE_WORDS = 32       # words of a sent message scored for evidence (the first): bounded cost per send
+ACCEPTED_WEIGHT = 2.0     # a word accepted from the strip counts this many times in the evidence
 
 MIN_COUNT = 2      # times a user sends a word outside the vocabulary before it is suggested (README: how it was chosen)
 MAX_COUNT = 1_000_000  # a count saturates here (stores and models alike): no import or flood overflows it
@@ -347,14 +348,14 @@ class Personalizer:
         count = user.words.get(word, 0)
         return lstm_p(float(logprobs[UNK_ID])) * count / max(user.total, 1) if count >= self.min_count else 0.0
 
-    def evidence(self, user: UserModel, sent: Iterable[tuple[np.ndarray, str, str]]) -> dict[str, int]:
+    def evidence(self, user: UserModel, sent: Iterable[tuple[np.ndarray, str, str, bool]]) -> dict[str, int]:
         """The entries that move the user's scale after a sent message, from the model as it was
         before it: for each sent word (the LSTM's row before it, the text before it, the word
-        lower-cased), the share of the mixture's P(word) the user's part gave (gained) and the
+        lower-cased, whether it was accepted from the strip: then it counts ACCEPTED_WEIGHT times), the share of the mixture's P(word) the user's part gave (gained) and the
         weight the part had before scaling (given). gained / given is the EM update of the scale;
         summed over the user's history it settles where the user's part earns what it gets."""
         gained = given = 0.0
-        for logprobs, context, word in sent:
+        for logprobs, context, word, accepted in sent:
             if word in user.suppressed:
                 continue
             contexts = contexts_of(context)
@@ -362,8 +363,9 @@ class Personalizer:
             user_p = mixture.user_part(word)
             p = mixture.lstm_weight * self.lstm_probability(logprobs, word, user) + user_p
             if p > 0:  # a word neither part offers tells nothing of the mixture
-                gained += user_p / p
-                given += Mixture(user, contexts, scaled=False).user_weight
+                weight = ACCEPTED_WEIGHT if accepted else 1.0
+                gained += weight * user_p / p
+                given += weight * Mixture(user, contexts, scaled=False).user_weight
         held = max(user.entries.get(e, (0,))[0] for e in (GAINED, GIVEN))
         if not given or held + given * EVIDENCE_UNIT > MAX_COUNT:
             return {}

@@ -25,9 +25,9 @@ from model.engine.strip import StripBuilder
 from model.engine.suggest import blocklist
 from model.engine.text import EOS_ID
 from model.evaluate import personal as evaluate_personal
-from model.evaluate.personal import CROWD
 from model.evaluate import quality
 from model.evaluate.ngram import KneserNeyTrigram
+from model.evaluate.personal import CROWD
 from model.evaluate.typist import Typist
 from model.train.batches import pad_batch
 

@@ -40,10 +40,11 @@ class Comparison:
         self.messages = 0
         self.scales: list[float] = []  # each user's scale after their history
 
-    def type(self, message: str, ids, rows, user: UserModel) -> None:
+    def type(self, message: str, ids, rows, user: UserModel) -> set[int]:
+        """Type the message both ways; returns the tokens taken from the strip with the user's model."""
         self.messages += 1
         quality.tally_message(self.plain, message, rows, ids, quality.strip_ranker(self.strips, rows, message))
-        quality.tally_message(self.personal, message, rows, ids, quality.strip_ranker(self.strips, rows, message, user=user))
+        return quality.tally_message(self.personal, message, rows, ids, quality.strip_ranker(self.strips, rows, message, user=user))
 
     def result(self) -> dict:
         """Both columns, without perplexity: the user model ranks words, it is not scored as a
@@ -62,20 +63,22 @@ def type_history(history: list[tuple[str, bool]], score, comparison: Comparison)
         chunk = history[first : first + SCORE_BATCH]
         seqs = encode_messages([m for m, _ in chunk], comparison.strips.vocab)
         for when, ((message, counted), ids, rows) in enumerate(zip(chunk, seqs, score(seqs)), first):
-            if counted:
-                comparison.type(message, ids, rows, user)
-            learn(comparison.strips, user, message, rows, float(when), comparison.adapt)
+            accepted = comparison.type(message, ids, rows, user) if counted else set()
+            learn(comparison.strips, user, message, rows, float(when), comparison.adapt, accepted)
     comparison.scales.append(user.scale())
     return user
 
 
-def learn(strips: StripBuilder, user: UserModel, message: str, rows, when: float, adapt: bool = True) -> None:
+def learn(strips: StripBuilder, user: UserModel, message: str, rows, when: float, adapt: bool = True,
+          accepted: set[int] | None = None) -> None:
     """Learn a sent message as a server does: its entries, and the evidence for the user's
-    scale from the model before it (rows: the LSTM's log-probabilities before each token)."""
+    scale from the model before it (rows: the LSTM's log-probabilities before each token;
+    accepted: the tokens the typist took from the strip, as a client tells a stream)."""
     evidence = {}
     if adapt:
         text, words = learned_words(message, strips.looks_random)
-        evidence = strips.personalizer.evidence(user, [(rows[i], text[:start], word) for i, start, word in words])
+        accepted = accepted or set()
+        evidence = strips.personalizer.evidence(user, [(rows[i], text[:start], word, i in accepted) for i, start, word in words])
     user.learn(message, when, strips.looks_random)
     for entry, count in evidence.items():
         user.add(entry, count, when)

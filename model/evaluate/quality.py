@@ -114,14 +114,19 @@ def word_keystrokes(rank: Callable[[str], int], word: str) -> dict[int, tuple[in
     return {n: result.get(n, (len(word), False)) for n in KSR_SIZES}
 
 
-def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, rank: Rank) -> None:
-    """Count one message; rank(i, prefix) places its i-th token in the strip for a prefix."""
+STRIP = 3  # the strip a typist takes words from (a phone's: three)
+
+
+def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, rank: Rank) -> set[int]:
+    """Count one message; rank(i, prefix) places its i-th token in the strip for a prefix.
+    Returns the tokens a typist with a strip of STRIP took from it."""
     text = normalize(message)
     t.nll -= float(rows[np.arange(len(ids) - 1), ids[1:]].sum())
     t.tokens += len(ids) - 1
     t.chars += len(text)
     position = {n: 0 for n in KSR_SIZES}  # end of what was entered so far, per strip size
     free_space = {n: False for n in KSR_SIZES}
+    accepted = set()
     for i, (tok, start, end, word) in enumerate(token_spans(text)):
         for n in KSR_SIZES:  # the gap before this token is white space, typed unless free
             t.keystrokes[n] += start - position[n] - (1 if free_space[n] and start > position[n] else 0)
@@ -138,12 +143,15 @@ def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, ran
             if len(tok) > n:
                 tally[0] += rank(i, tok[:n]) < 3
                 tally[1] += 1
-        for n, (keys, accepted) in word_keystrokes(lambda prefix: rank(i, prefix), tok).items():
+        for n, (keys, taken) in word_keystrokes(lambda prefix: rank(i, prefix), tok).items():
             t.keystrokes[n] += keys
-            free_space[n] = accepted
+            free_space[n] = taken
+        if free_space[STRIP]:
+            accepted.add(i)
         if ids[i + 1] == UNK_ID:
             t.oov_words += 1
-            t.oov_completed += free_space[3]
+            t.oov_completed += free_space[STRIP]
+    return accepted
 
 
 def evaluate(messages: list[str], strips: StripBuilder, score, batch: int = 256) -> dict:

@@ -144,8 +144,8 @@ class AsyncTypingSession(SessionOptions):
                 self._call.cancel()
                 self._open()
                 self.resumed += 1
-                if "edit" in input_:
-                    input_ = {"text": new_text}  # a new stream starts from the whole text
+                if "edit" in input_:  # a new stream starts from the whole text
+                    input_ = {"text": new_text, "accepted": input_.get("accepted", False)}
         self.typed, self.model = new_text, model_of(response)
         return strip_of(response)
 
@@ -153,14 +153,14 @@ class AsyncTypingSession(SessionOptions):
         """As TypingSession.send."""
         return await self._send("", text=self.typed, send=True)
 
-    async def text(self, text: str) -> Strip:
+    async def text(self, text: str, accepted: bool = False) -> Strip:
         text = wire_text(text)
-        return await self._send(text, text=text)
+        return await self._send(text, text=text, accepted=accepted)
 
-    async def edit(self, delete: int = 0, insert: str = "") -> Strip:
+    async def edit(self, delete: int = 0, insert: str = "", accepted: bool = False) -> Strip:
         insert = wire_text(insert)
         text = self.typed[: max(len(self.typed) - delete, 0)] + insert
-        return await self._send(text, edit=pb.TextEdit(delete=delete, insert=insert))
+        return await self._send(text, edit=pb.TextEdit(delete=delete, insert=insert), accepted=accepted)
 
     async def close(self) -> None:
         if not self._call.done():

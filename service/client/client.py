@@ -150,8 +150,8 @@ class TypingSession(SessionOptions):
                 time.sleep(wait)
                 self._open()
                 self.resumed += 1
-                if "edit" in input_:
-                    input_ = {"text": new_text}  # a new stream starts from the whole text
+                if "edit" in input_:  # a new stream starts from the whole text
+                    input_ = {"text": new_text, "accepted": input_.get("accepted", False)}
         self.typed, self.model = new_text, model_of(response)
         return strip_of(response)
 
@@ -160,16 +160,17 @@ class TypingSession(SessionOptions):
         empty message; returns the suggestions for its first word."""
         return self._send("", text=self.typed, send=True)
 
-    def text(self, text: str) -> Strip:
-        """Send the whole text typed so far."""
+    def text(self, text: str, accepted: bool = False) -> Strip:
+        """Send the whole text typed so far; `accepted`: the change put in a word the strip offered."""
         text = wire_text(text)
-        return self._send(text, text=text)
+        return self._send(text, text=text, accepted=accepted)
 
-    def edit(self, delete: int = 0, insert: str = "") -> Strip:
-        """Send what changed: `delete` characters removed from the end, then `insert` added."""
+    def edit(self, delete: int = 0, insert: str = "", accepted: bool = False) -> Strip:
+        """Send what changed: `delete` characters removed from the end, then `insert` added;
+        `accepted`: the insert is a word the strip offered (Tab, a tap), evidence for the user's model."""
         insert = wire_text(insert)
         text = self.typed[: max(len(self.typed) - delete, 0)] + insert
-        return self._send(text, edit=pb.TextEdit(delete=delete, insert=insert))
+        return self._send(text, edit=pb.TextEdit(delete=delete, insert=insert), accepted=accepted)
 
     def close(self) -> None:
         self._requests.put(_CLOSE)

@@ -35,6 +35,7 @@ class Keyboard:
     session_characters: int = 0
     undo: tuple[str, str] | None = None               # (text after an autocorrect, text before it)
     declined: str | None = None                       # a text whose autocorrect was taken back
+    accepted: bool = False                            # a suggestion was accepted since the server last heard
 
     def type(self, char: str) -> None:
         if self.auto_space and not char.isspace() and not char.isalnum():
@@ -74,7 +75,7 @@ class Keyboard:
         _, partial = split_typed(self.text)
         self.text = self.text[: len(self.text) - len(partial)] + self.suggestions[rank].text + " "
         self.keystrokes += 1
-        self.auto_space, self.undo = True, None
+        self.auto_space, self.undo, self.accepted = True, None, True
         return True
 
     def characters(self) -> int:

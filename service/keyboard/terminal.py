@@ -187,7 +187,8 @@ class TerminalKeyboard:
             while True:
                 await self.changed.wait()
                 self.changed.clear()
-                text = self.keyboard.text
+                text, accepted = self.keyboard.text, self.keyboard.accepted
+                self.keyboard.accepted = False  # told with this change: evidence for the user's model
                 try:
                     started = time.perf_counter()
                     if session is None:
@@ -204,10 +205,10 @@ class TerminalKeyboard:
                         self.outbox.pop(0)
                         sent = ""
                     if sent is None:
-                        suggestions = await asyncio.wait_for(session.text(text), self.timeout)
+                        suggestions = await asyncio.wait_for(session.text(text, accepted), self.timeout)
                     else:
                         delete, insert = edit_between(sent, text)
-                        suggestions = await asyncio.wait_for(session.edit(delete, insert), self.timeout)
+                        suggestions = await asyncio.wait_for(session.edit(delete, insert, accepted), self.timeout)
                     sent = text
                     self.latency_ms = (time.perf_counter() - started) * 1e3
                     if self.keyboard.show(suggestions, text):  # autocorrected: ask again for the new text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 
 from model.engine.personal import EVIDENCE_WORDS, UserModel, learned_words
 from model.engine.runtime import Runtime
@@ -122,17 +123,22 @@ class Predictor:
             strip.autocorrect = await self._autocorrect(context, cache, layout, user)
         return strip
 
-    async def evidence(self, user: UserModel, message: str, cache: ContextCache | None = None) -> dict[str, int]:
+    async def evidence(self, user: UserModel, message: str, cache: ContextCache | None = None,
+                       accepted: Counter[str] | None = None) -> dict[str, int]:
         """The entries that move the user's scale for a message they sent (model/engine/personal.py:
         Personalizer.evidence): the LSTM's rows before its learned words, from the context cache
-        (a stream's keystrokes left them there), computed where missing."""
+        (a stream's keystrokes left them there), computed where missing; `accepted`: the
+        lower-cased words a stream accepted from the strip, and how often."""
+        accepted = Counter(accepted or ())
         cache = self.cache if cache is None else cache
         text, words = learned_words(" ".join(message.split()[: 2 * EVIDENCE_WORDS]), self.strips.looks_random)
         sent = []
         for _, start, word in words:
             context, partial = split_normalized(text[:start])
             if not partial:  # a word glued to the token before it has no row of its own here
-                sent.append(((await self.entry(context, cache)).logprobs, context, word))
+                chosen = accepted[word] > 0
+                accepted[word] -= chosen
+                sent.append(((await self.entry(context, cache)).logprobs, context, word, chosen))
         return self.strips.personalizer.evidence(user, sent)
 
     async def _autocorrect(self, context: str, cache: ContextCache, layout: str, user: UserModel | None) -> Autocorrect | None:

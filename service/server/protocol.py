@@ -51,7 +51,8 @@ def ask_of(k: int, options: pb.PredictOptions) -> Ask:
 def change_of(request: pb.StreamRequest) -> Change:
     which = request.WhichOneof("input")
     return Change(text=request.text if which == "text" else None,
-                  edit=(request.edit.delete, request.edit.insert) if which == "edit" else None, send=request.send)
+                  edit=(request.edit.delete, request.edit.insert) if which == "edit" else None, send=request.send,
+                  accepted=request.accepted)
 
 
 # ---- the session layer -> protobuf ---------------------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from dataclasses import dataclass
 
 from model.engine.learnable import secret
@@ -58,6 +59,7 @@ class Change:
     text: str | None = None
     edit: tuple[int, str] | None = None
     send: bool = False
+    accepted: bool = False  # the change put in a word the strip offered
 
 
 @dataclass
@@ -105,13 +107,14 @@ class Sessions:
         self.admit()
         return await self.learn_sent(key, text)
 
-    async def learn_sent(self, key: str, text: str, cache: ContextCache | None = None) -> Learned:
+    async def learn_sent(self, key: str, text: str, cache: ContextCache | None = None,
+                         accepted: Counter[str] | None = None) -> Learned:
         """Learning without admission: a stream's `send` is part of a session already admitted
-        (its cache holds the model's rows for what it typed)."""
+        (its cache holds the model's rows for what it typed; `accepted`: the words it took from the strip)."""
         check_length(text, self.max_text_chars)
         user = self._user(key, "learning")
         return await self.users.learn(user, text, self.predictor.strips.looks_random,
-                                      lambda model: self.predictor.evidence(model, text, cache))
+                                      lambda model: self.predictor.evidence(model, text, cache, accepted))
 
     async def forget(self, key: str, word: str = "") -> Forgotten:
         self.admit()
@@ -195,19 +198,25 @@ class Typing:
         self.sessions, self.predictor = sessions, predictor
         self.text = ""
         self.incognito = False  # some of this message was typed in incognito: it is never learned
+        self.accepted: Counter[str] = Counter()  # words of this message taken from the strip (lower-cased)
         self.cache = ContextCache(STREAM_CACHE)
 
     async def keystroke(self, change: Change, ask: Ask) -> Answer:
         self.sessions.admit(self.sessions.ending)
         self._apply(change)
         self.incognito = bool(self.text) and (self.incognito or ask.incognito)
+        if change.accepted and (words := [t for t in tokenize(self.text[-2 * MAX_WORD:]) if is_word(t)]):
+            self.accepted[words[-1].lower()] += 1
+        elif not self.text:
+            self.accepted.clear()
         learned = None
         if change.send:  # the message went out: learn it, start the next one
             if ask.user and (ask.incognito or self.incognito):
                 learned = Learned(0, Outcome.INCOGNITO)
             elif ask.user:
-                learned = await self.sessions.learn_sent(ask.user, self.text, self.cache)
+                learned = await self.sessions.learn_sent(ask.user, self.text, self.cache, self.accepted)
             self.text, self.incognito = "", False
+            self.accepted.clear()
         answer = await self.sessions._answer(self.predictor, self.text, ask, self.cache)
         answer.learned = learned
         return answer

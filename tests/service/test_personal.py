@@ -3,11 +3,11 @@ import time
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
-
 from conftest import SHIPPED_MODEL
+from grpc_health.v1 import health_pb2
 from helpers import PersonalServer as Users
 from helpers import Redis, ServerProcess, invented, wait_until
+
 from model.data import encode_messages
 from model.engine import personal
 from model.engine.personal import UserModel
@@ -268,3 +268,19 @@ def test_the_server_moves_a_users_scale_as_evaluation_does(users):
     evaluated = {entry: user.entries[entry][0] for entry in (personal.GAINED, personal.GIVEN)}
     assert set(served) == set(evaluated) and evaluated[personal.GIVEN] > 0
     assert all(abs(served[e] - evaluated[e]) <= 2 for e in evaluated), (served, evaluated)  # rounding of hundredths
+
+
+def test_a_word_accepted_from_the_strip_counts_more_in_the_evidence(users):
+    def trust_after(name: str, accepted: bool) -> dict:
+        key = users.key(name)
+        with users.client() as c:
+            for _ in range(3):
+                c.learn(key, "see you at the station")
+            with c.session(user=key) as typing:
+                typing.text("see you at the sta")
+                typing.edit(delete=3, insert="station ", accepted=accepted)
+                assert typing.send().learned.kept
+            return {e["text"]: e["count"] for e in c.export(key)["entries"] if e["text"].startswith(personal.TRUST)}
+
+    plain, accepted = trust_after("erin-typed", False), trust_after("erin-accepted", True)
+    assert accepted[personal.GIVEN] > plain[personal.GIVEN] and accepted[personal.GAINED] > plain[personal.GAINED]

@@ -88,20 +88,22 @@ class TextEdit(_message.Message):
     def __init__(self, delete: _Optional[int] = ..., insert: _Optional[str] = ...) -> None: ...
 
 class StreamRequest(_message.Message):
-    __slots__ = ("text", "edit", "max_suggestions", "options", "sequence", "send")
+    __slots__ = ("text", "edit", "max_suggestions", "options", "sequence", "send", "accepted")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     EDIT_FIELD_NUMBER: _ClassVar[int]
     MAX_SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     SEND_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     text: str
     edit: TextEdit
     max_suggestions: int
     options: PredictOptions
     sequence: int
     send: bool
-    def __init__(self, text: _Optional[str] = ..., edit: _Optional[_Union[TextEdit, _Mapping]] = ..., max_suggestions: _Optional[int] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., sequence: _Optional[int] = ..., send: _Optional[bool] = ...) -> None: ...
+    accepted: bool
+    def __init__(self, text: _Optional[str] = ..., edit: _Optional[_Union[TextEdit, _Mapping]] = ..., max_suggestions: _Optional[int] = ..., options: _Optional[_Union[PredictOptions, _Mapping]] = ..., sequence: _Optional[int] = ..., send: _Optional[bool] = ..., accepted: _Optional[bool] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
     __slots__ = ()
