@@ -1,6 +1,6 @@
-"""What both Python clients share (the blocking one, client.py, and its asyncio twin,
-async_client.py): the strip as Python objects, the channel (retries, round-robin, TLS, the
-token), when a typing session resumes, and text protobuf can carry."""
+"""What both Python clients share besides the calls (calls.py): the strip as Python objects,
+the channel (retries, round-robin, TLS, deadlines, the token), when a typing session resumes,
+and text protobuf can carry."""
 from __future__ import annotations
 
 import json
@@ -54,10 +54,6 @@ class Strip(list):
         self.autocorrect, self.learned = autocorrect, learned
 
 
-def model_of(response: pb.PredictResponse) -> tuple[str, str]:
-    return response.model_name, response.model_version
-
-
 def strip_of(response: pb.PredictResponse) -> Strip:
     fix = response.autocorrect if response.HasField("autocorrect") else None
     return Strip([Suggestion(s.text, s.probability, KINDS.get(s.kind, "unknown")) for s in response.suggestions],
@@ -73,14 +69,21 @@ def _target(addresses: str | list[str]) -> str:
     return "ipv4:" + ",".join(addresses)  # a static list, balanced round-robin
 
 
-def channel_options(retries: int) -> list[tuple[str, object]]:
+DEADLINED = ("Predict", "Learn", "Forget", "Export", "ExportStream", "Import", "GetModelInfo", "Ping")  # all but PredictStream
+
+
+def channel_options(retries: int, timeout: float = 2.0) -> list[tuple[str, object]]:
+    """The channel's service config: every call waits for the server to be reachable and is
+    retried on UNAVAILABLE; every call but a typing stream has a deadline of `timeout`."""
+    retry = {"maxAttempts": max(2, min(retries + 1, 5)), "initialBackoff": "0.1s", "maxBackoff": "2s",
+             "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}
     config = {
         "loadBalancingConfig": [{"round_robin": {}}],
-        "methodConfig": [{
-            "name": [{"service": SERVICE}],
-            "retryPolicy": {"maxAttempts": max(2, min(retries + 1, 5)), "initialBackoff": "0.1s", "maxBackoff": "2s",
-                            "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
-        }],
+        "methodConfig": [
+            {"name": [{"service": SERVICE}], "waitForReady": True, "retryPolicy": retry},
+            {"name": [{"service": SERVICE, "method": m} for m in DEADLINED], "waitForReady": True,
+             "timeout": f"{timeout:.3f}s", "retryPolicy": retry},
+        ],
     }
     return [("grpc.service_config", json.dumps(config)), ("grpc.enable_retries", 1 if retries else 0),
             # a keyboard cannot wait gRPC's default 2 minutes of backoff to see its server again
@@ -88,9 +91,10 @@ def channel_options(retries: int) -> list[tuple[str, object]]:
             ("grpc.max_reconnect_backoff_ms", 2000)]
 
 
-def make_channel(api, addresses, retries: int, tls: bool, root_certificates, certificate_chain, private_key):
-    """A channel from `api` (grpc or grpc.aio): TLS when asked for, retries, round-robin."""
-    options, target = channel_options(retries), _target(addresses)
+def make_channel(api, addresses, retries: int, tls: bool, root_certificates, certificate_chain, private_key,
+                 timeout: float = 2.0):
+    """A channel from `api` (grpc or grpc.aio): TLS when asked for, retries, round-robin, deadlines."""
+    options, target = channel_options(retries, timeout), _target(addresses)
     if tls or root_certificates or certificate_chain:
         creds = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
         return api.secure_channel(target, creds, options)
@@ -169,18 +173,3 @@ def export_of(pages) -> dict:
         data["entries"] += [{"text": e.text, "count": e.count, "last_seen": e.last_seen} for e in page.entries]
         data["suppressed"] += list(page.suppressed)
     return data
-
-
-class SessionOptions:
-    """What both typing sessions share: their options go with every keystroke, so incognito
-    can be switched on and off between keystrokes."""
-
-    options: pb.PredictOptions
-
-    @property
-    def incognito(self) -> bool:
-        return self.options.incognito
-
-    @incognito.setter
-    def incognito(self, on: bool) -> None:
-        self.options.incognito = on

@@ -58,6 +58,8 @@ def add_arguments(p) -> None:
                    help="batch sizes for the model-alone rows (one token step in this process, per provider); 0: none")
     p.add_argument("--workload", default="typing", choices=["typing", "cold"],
                    help="typing: keystrokes of chat messages; cold: every request a new context (model steps, for batching)")
+    p.add_argument("--personal-only", action="store_true",
+                   help="only the rows of typing as a user (200 and 20,000 entries) against no user, and Learn against Ping")
     p.add_argument("--dictionary-only", action="store_true",
                    help="only compare one server with the model's main dictionary and one without (--dictionary false): "
                         "completions of 1-3 letters, the widest prefixes, and the servers' memory")
@@ -358,6 +360,14 @@ def main(args) -> int:
         raise UserError(f"--providers takes a comma-separated list of {', '.join(PROVIDERS)}, got {args.providers!r}")
     if args.dictionary_only:
         dictionary_rows(args)
+        return 0
+    if args.personal_only:
+        proc, address = start_server(model_dirs(args)[0], args.server_args)
+        try:
+            personal_rows(address, "cpu/1", args)
+        finally:
+            proc.terminate()
+            proc.wait(30)
         return 0
     model_rows(args, providers)
     print(f"{args.seconds:g} s per measurement; latencies in microseconds; server flags: {args.server_args or '(none)'}")
