@@ -27,6 +27,7 @@ import numpy as np
 
 from model.data import encode_messages
 from model.engine.personal import UserModel
+from model.engine.savings import ACCEPT, Gaps, savings
 from model.engine.strip import StripBuilder
 from model.engine.suggest import shown_for
 from model.engine.text import UNK_ID, normalize, token_spans
@@ -68,7 +69,7 @@ class Tally:
             "top1_accuracy": round(self.top1 / max(self.words, 1), 4),
             "top3_accuracy": round(self.top3 / max(self.words, 1), 4),
             **{f"completion_top3_after_{n}": round(h / max(w, 1), 4) for n, (h, w) in self.completion.items()},
-            **{f"ksr_{n}": round(1 - k / max(self.chars, 1), 4) for n, k in self.keystrokes.items()},
+            **{f"ksr_{n}": round(savings(k, self.chars), 4) for n, k in self.keystrokes.items()},
             "oov_completed": round(self.oov_completed / max(self.oov_words, 1), 4),
             "oov_words": self.oov_words,
             "tokens": self.tokens,
@@ -108,7 +109,7 @@ def word_keystrokes(rank: Callable[[str], int], word: str) -> dict[int, tuple[in
         position = rank(word[:typed])
         for n in KSR_SIZES:
             if n not in result and position < n:
-                result[n] = (typed + 1, True)
+                result[n] = (typed + ACCEPT, True)
         if len(result) == len(KSR_SIZES):
             break
     return {n: result.get(n, (len(word), False)) for n in KSR_SIZES}
@@ -124,13 +125,12 @@ def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, ran
     t.nll -= float(rows[np.arange(len(ids) - 1), ids[1:]].sum())
     t.tokens += len(ids) - 1
     t.chars += len(text)
-    position = {n: 0 for n in KSR_SIZES}  # end of what was entered so far, per strip size
-    free_space = {n: False for n in KSR_SIZES}
+    gaps = {n: Gaps() for n in KSR_SIZES}  # what was entered so far, per strip size
     accepted = set()
     for i, (tok, start, end, word) in enumerate(token_spans(text)):
-        for n in KSR_SIZES:  # the gap before this token is white space, typed unless free
-            t.keystrokes[n] += start - position[n] - (1 if free_space[n] and start > position[n] else 0)
-            position[n], free_space[n] = end, False
+        for n in KSR_SIZES:
+            t.keystrokes[n] += gaps[n].before(start)
+            gaps[n].entered(end, False)
         if not word:
             for n in KSR_SIZES:
                 t.keystrokes[n] += end - start
@@ -145,12 +145,12 @@ def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, ran
                 tally[1] += 1
         for n, (keys, taken) in word_keystrokes(lambda prefix: rank(i, prefix), tok).items():
             t.keystrokes[n] += keys
-            free_space[n] = taken
-        if free_space[STRIP]:
+            gaps[n].entered(end, taken)
+        if gaps[STRIP].free_space:
             accepted.add(i)
         if ids[i + 1] == UNK_ID:
             t.oov_words += 1
-            t.oov_completed += free_space[STRIP]
+            t.oov_completed += gaps[STRIP].free_space
     return accepted
 
 

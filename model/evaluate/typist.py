@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.data import encode_messages
+from model.engine.savings import ACCEPT, Gaps, savings
 from model.engine.strip import StripBuilder
 from model.engine.suggest import starts_sentence
 from model.engine.text import normalize, token_spans
@@ -71,7 +72,7 @@ class Typing:
     examples: list = field(default_factory=list)
 
     def result(self) -> dict:
-        return {"ksr_3": round(1 - self.keystrokes / max(self.characters, 1), 4),
+        return {"ksr_3": round(savings(self.keystrokes, self.characters), 4),
                 "words_left_wrong": round(self.wrong / max(self.words, 1), 4),
                 "keystrokes": self.keystrokes, "characters": self.characters, "words": self.words, "wrong": self.wrong}
 
@@ -92,7 +93,7 @@ class Typist:
             if n == len(typed) and n:  # all typed: the strip is not looked at again
                 break
             if word.lower() in self.strip(row, context, typed[:n], corrections):
-                return n + 1, word, True
+                return n + ACCEPT, word, True
         return len(typed), typed, False
 
     def mistype_all(self, message: str, rng: np.random.Generator) -> list[str]:
@@ -105,14 +106,15 @@ class Typist:
         spans = token_spans(text)
         for corrections, t in ((False, totals["plain"]), (True, totals["corrected"])):
             t.characters += len(text)
-            position, free_space = 0, False
+            gaps = Gaps()
             for i, (tok, start, end, word) in enumerate(spans):
-                t.keystrokes += start - position - (1 if free_space and start > position else 0)
-                position, free_space = end, False
+                t.keystrokes += gaps.before(start)
+                gaps.entered(end, False)
                 if not word:
                     t.keystrokes += end - start
                     continue
                 keys, final, free_space = self.enter_word(rows[i], text[:start], tok, typed[i], corrections)
+                gaps.entered(end, free_space)
                 t.keystrokes += keys
                 separator = end < len(text) and not text[end].isalnum()
                 if corrections and not free_space and separator:

@@ -1,10 +1,10 @@
 """A typing client's state, like a phone keyboard's: the text, the strip, the keystrokes.
 
 No UI and no network here (the terminal and web clients draw it and fetch the strip).
-Keystrokes are counted as `nextword evaluate` counts them (model/evaluate/quality.py): a typed
-character is 1, accepting a suggestion is 1 and inserts the word and a space, and that
-space is free: typing punctuation right after it replaces it ("you" + "?" -> "you?"),
-as phone keyboards do. So typing a message by the same rule gives the same savings.
+Keystrokes are counted by the rule `nextword evaluate` counts by (model/engine/savings.py): a
+typed character is 1, accepting a suggestion inserts the word and a space, and that space is
+free: typing punctuation right after it replaces it ("you" + "?" -> "you?"), as phone
+keyboards do. So typing a message by the same rule gives the same savings.
 
 Autocorrect, as on a phone: when the strip for a text ending in a separator carries an
 autocorrect, the word is replaced (no keystroke); a backspace right after undoes it
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from model.engine.savings import ACCEPT, characters, savings
 from model.engine.text import split_typed
 
 
@@ -74,13 +75,13 @@ class Keyboard:
             return False
         _, partial = split_typed(self.text)
         self.text = self.text[: len(self.text) - len(partial)] + self.suggestions[rank].text + " "
-        self.keystrokes += 1
+        self.keystrokes += ACCEPT
         self.auto_space, self.undo, self.accepted = True, None, True
         return True
 
     def characters(self) -> int:
         """Characters of the message: the automatic space after a last accepted word is not one."""
-        return len(self.text) - (1 if self.auto_space else 0)
+        return characters(self.text, self.auto_space)
 
     def clear(self) -> None:
         """Start a new message; the session totals keep what this one saved."""
@@ -92,5 +93,4 @@ class Keyboard:
     def savings(self) -> tuple[float, float]:
         """(this message, session so far): 1 - keystrokes / characters."""
         keys, chars = self.session_keystrokes + self.keystrokes, self.session_characters + self.characters()
-        now = 1 - self.keystrokes / self.characters() if self.characters() else 0.0
-        return now, (1 - keys / chars if chars else 0.0)
+        return savings(self.keystrokes, self.characters()), savings(keys, chars)

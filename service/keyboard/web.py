@@ -1,16 +1,20 @@
 """`nextword web`: a typing page in the browser, and the small JSON endpoint it uses.
 
     GET  /              the page (service/keyboard/static/index.html: plain HTML/CSS/JS, no build step)
-    POST /api/predict   {"text": "how are yo", "k": 3}
+    POST /api/predict   {"text": "how are yo", "k": 3, "typed": 10, "accepted": 0, "auto_space": false}
                         -> {"suggestions": [{"text": "you", "kind": "completion", "probability": 0.31}, ...],
-                            "replace": 2, "autocorrect": null, "latency_ms": 0.8}
+                            "replace": 2, "autocorrect": null, "latency_ms": 0.8,
+                            "keys": 10, "characters": 10, "saved": 0.0}
     POST /api/send      {"text": "see you soon", "incognito": false} -> {"learned": 3, "outcome": "learned"}  (Send)
     POST /api/forget    {"word": "Zorblax"} -> {}   (the x on a suggestion: "remove this suggestion")
     (kind "correction": the word fixes a typo; "autocorrect": {"original": "ypu", "replacement":
     "you", "confidence": 0.98, "separator_length": 1} when the last word should be replaced)
 
 `replace` is how many characters at the end of the text a suggestion replaces (the partial
-word), so the page needs no tokenizer of its own. The gateway forwards to the gRPC server
+word), so the page needs no tokenizer of its own. The page counts what the person did (`typed`:
+characters typed and backspaces that undo an autocorrect; `accepted`: suggestions taken) and
+whether the text ends with the space of an accepted word; `keys`, `characters` and `saved`
+come back by the rule of model/engine/savings.py, so the page holds no savings rule of its own. The gateway forwards to the gRPC server
 with the Python client; gRPC errors come back as JSON with an HTTP status that says the
 same thing. Typed text is never logged.
 
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import grpc
 
+from model.engine.savings import ACCEPT, characters, savings
 from model.engine.text import split_typed
 from service.client import ClientError, NextWordClient
 from service.client.connect import Connection, add_address_flags, check_user, connection, first_contact
@@ -70,9 +75,12 @@ def predict(client: NextWordClient, body: dict, user: str = "") -> dict:
         raise BadRequest(f'"k" must be at least 1, got {k}')
     started = time.perf_counter()
     strip = client.predict(text, k, probability=True, user=user, incognito=field(body, "incognito", bool, False))
+    keys = field(body, "typed", int, 0) + ACCEPT * field(body, "accepted", int, 0)
+    chars = characters(text, field(body, "auto_space", bool, False))
     return {"suggestions": [s.__dict__ for s in strip], "replace": len(split_typed(text)[1]),
             "autocorrect": strip.autocorrect.__dict__ if strip.autocorrect else None,
-            "latency_ms": round((time.perf_counter() - started) * 1e3, 2)}
+            "latency_ms": round((time.perf_counter() - started) * 1e3, 2),
+            "keys": keys, "characters": chars, "saved": round(savings(keys, chars), 4)}
 
 
 def send(client: NextWordClient, body: dict, user: str = "") -> dict:
