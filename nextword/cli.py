@@ -15,7 +15,7 @@ from model.engine.errors import UserError
 
 # name -> (module with add_arguments(parser) and main(args), one-line help, extra it needs)
 COMMANDS = {
-    "data": ("model.datacmd", "load the corpus, apply the split, print counts (default corpus: the 'data' extra)", "data"),
+    "data": ("model.data.command", "load the corpus, apply the split, print counts (default corpus: the 'data' extra)", "data"),
     "train": ("model.train.command", "train the LSTM language model", "train"),
     "evaluate": ("model.evaluate.command", "perplexity, accuracy and keystroke savings on the test split, next to a trigram "
                  "baseline; a checkpoint needs the 'train' extra (torch), --model-dir does not", "data"),

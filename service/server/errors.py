@@ -1,6 +1,6 @@
 """The server's domain errors: what went wrong, said for a person, never a transport status.
 
-Raised by the session layer and below; service/server/protocol.py maps each kind to a gRPC
+Raised by the data plane and below; service/server/protocol.py maps each kind to a gRPC
 status code in one place. A message never holds typed text, a user key or a learned word.
 """
 

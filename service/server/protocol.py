@@ -1,10 +1,11 @@
-"""The gRPC servicer: protobuf in, session-layer calls (service/server/session.py), protobuf out.
+"""The gRPC servicer: protobuf in, data-plane calls (service/server/dataplane.py), protobuf out.
 
 Nothing here decides what a request means; it converts messages, and maps domain errors to
 gRPC status codes in one place (`STATUS`).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 
@@ -15,7 +16,7 @@ from model.engine.typos import Autocorrect
 from service.api.nextword.v1 import nextword_pb2 as pb
 from service.api.nextword.v1 import nextword_pb2_grpc as pb_grpc
 from service.server.errors import Busy, InvalidInput, PersonalOff, TooLarge, Unavailable, Unsigned, WrongSignature
-from service.server.session import Answer, Ask, Change, Sessions
+from service.server.dataplane import Answer, Ask, Change, DataPlane
 from service.server.users.layer import Learned, Outcome
 from service.server.users.store import Snapshot
 
@@ -42,7 +43,7 @@ def status_for(error: Exception) -> grpc.StatusCode:
     return next((code for kind, code in STATUS.items() if isinstance(error, kind)), grpc.StatusCode.INTERNAL)
 
 
-# ---- protobuf -> the session layer ---------------------------------------------------------
+# ---- protobuf -> the data plane ---------------------------------------------------------
 
 def ask_of(k: int, options: pb.PredictOptions) -> Ask:
     return Ask(k, options.keyboard_layout, options.exact_only, options.user, options.incognito)
@@ -55,7 +56,7 @@ def change_of(request: pb.StreamRequest) -> Change:
                   accepted=request.accepted)
 
 
-# ---- the session layer -> protobuf ---------------------------------------------------------
+# ---- the data plane -> protobuf ---------------------------------------------------------
 
 def kind_of(c: Candidate) -> int:
     if c.correction:
@@ -107,9 +108,20 @@ def _numbers(figures) -> dict[str, float]:
     return {k: float(v) for k, v in (figures or {}).items() if isinstance(v, (int, float))}
 
 
+def answers_errors(handler):
+    """A unary handler whose domain errors become their gRPC status (STATUS), a bug's INTERNAL."""
+    @functools.wraps(handler)
+    async def handle(self, request, context):
+        try:
+            return await handler(self, request, context)
+        except Exception as e:
+            await self._fail(context, e)
+    return handle
+
+
 class NextWordServicer(pb_grpc.NextWordServicer):
-    def __init__(self, sessions: Sessions, max_message_bytes: int):
-        self.sessions, self.max_message_bytes = sessions, max_message_bytes
+    def __init__(self, plane: DataPlane, max_message_bytes: int):
+        self.plane, self.max_message_bytes = plane, max_message_bytes
         self.page_bytes = min(32 * 1024, max_message_bytes // 2)  # an ExportStream page: well inside a message
 
     async def _fail(self, context, error: Exception):
@@ -119,66 +131,53 @@ class NextWordServicer(pb_grpc.NextWordServicer):
             log.error("internal error: %s", type(error).__name__, exc_info=error)
         await context.abort(code, "internal error" if code == grpc.StatusCode.INTERNAL else str(error))
 
-    async def _call(self, context, work):
-        try:
-            return await work()
-        except Exception as e:
-            await self._fail(context, e)
-
+    @answers_errors
     async def Predict(self, request, context):
-        async def work():
-            answer = await self.sessions.predict(request.text, ask_of(request.max_suggestions, request.options))
-            return response_of(answer, request.options)
-        return await self._call(context, work)
+        answer = await self.plane.predict(request.text, ask_of(request.max_suggestions, request.options))
+        return response_of(answer, request.options)
 
+    @answers_errors
     async def Learn(self, request, context):
-        async def work():
-            return learned_proto(await self.sessions.learn(request.user, request.text))
-        return await self._call(context, work)
+        return learned_proto(await self.plane.learn(request.user, request.text))
 
+    @answers_errors
     async def Forget(self, request, context):
-        async def work():
-            forgotten = await self.sessions.forget(request.user, request.word)
-            return pb.ForgetResponse(wiped=forgotten.wiped)
-        return await self._call(context, work)
+        forgotten = await self.plane.forget(request.user, request.word)
+        return pb.ForgetResponse(wiped=forgotten.wiped)
 
+    @answers_errors
     async def Export(self, request, context):
-        async def work():
-            whole = next(export_pages(await self.sessions.export(request.user), math.inf))
-            if whole.ByteSize() > self.max_message_bytes:
-                raise TooLarge(f"the export is {whole.ByteSize():,} bytes, more than one message may hold "
-                               f"({self.max_message_bytes:,}): use ExportStream (nextword user-export does)")
-            return whole
-        return await self._call(context, work)
+        whole = next(export_pages(await self.plane.export(request.user), math.inf))
+        if whole.ByteSize() > self.max_message_bytes:
+            raise TooLarge(f"the export is {whole.ByteSize():,} bytes, more than one message may hold "
+                           f"({self.max_message_bytes:,}): use ExportStream (nextword user-export does)")
+        return whole
 
     async def ExportStream(self, request, context):
         try:
-            for page in export_pages(await self.sessions.export(request.user), self.page_bytes):
+            for page in export_pages(await self.plane.export(request.user), self.page_bytes):
                 yield page
         except Exception as e:
             await self._fail(context, e)
 
+    @answers_errors
     async def Import(self, request, context):
-        async def work():
-            learned, refused = await self.sessions.import_words(request.user, [(w.word, w.count) for w in request.words])
-            return pb.ImportResponse(words=learned.words, outcome=OUTCOMES[learned.outcome], refused=refused)
-        return await self._call(context, work)
+        learned, refused = await self.plane.import_words(request.user, [(w.word, w.count) for w in request.words])
+        return pb.ImportResponse(words=learned.words, outcome=OUTCOMES[learned.outcome], refused=refused)
 
+    @answers_errors
     async def GetModelInfo(self, request, context):
-        async def work():
-            info = self.sessions.model_info()
-            return pb.ModelInfo(
-                name=info["name"], version=info["version"], vocab_size=info["vocab_size"],
-                execution_provider=info["provider"], tokenizer_version=info["tokenizer_version"],
-                evaluation=_numbers(info["evaluation"]), baseline_evaluation=_numbers(info["baseline_evaluation"]),
-                max_suggestions=info["max_suggestions"])
-        return await self._call(context, work)
+        info = self.plane.model_info()
+        return pb.ModelInfo(
+            name=info["name"], version=info["version"], vocab_size=info["vocab_size"],
+            execution_provider=info["provider"], tokenizer_version=info["tokenizer_version"],
+            evaluation=_numbers(info["evaluation"]), baseline_evaluation=_numbers(info["baseline_evaluation"]),
+            max_suggestions=info["max_suggestions"])
 
+    @answers_errors
     async def Ping(self, request, context):
-        async def work():
-            self.sessions.admit()
-            return pb.PingResponse()
-        return await self._call(context, work)
+        self.plane.admit()
+        return pb.PingResponse()
 
     async def PredictStream(self, request_iterator, context):
         # Read the first message before any refusal: a client still writing into a stream
@@ -188,7 +187,7 @@ class NextWordServicer(pb_grpc.NextWordServicer):
         if request is None:
             return
         try:
-            with self.sessions.typing() as typing:
+            with self.plane.typing() as typing:
                 while request is not None:
                     answer = await typing.keystroke(change_of(request), ask_of(request.max_suggestions, request.options))
                     yield response_of(answer, request.options, request.sequence)

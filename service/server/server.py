@@ -31,7 +31,7 @@ from service.server.metrics import Metrics
 from service.server.predictor import Predictor
 from service.server.protocol import SERVICE_NAME, NextWordServicer
 from service.server.security import TokenInterceptor, UserKeys, load_user_secret, server_credentials
-from service.server.session import Sessions
+from service.server.dataplane import DataPlane
 from service.server.settings import Settings, SettingsError, config_path, data_path, user_secret_path
 from service.server.users import open_store
 from service.server.users.layer import Users
@@ -84,9 +84,9 @@ class NextWordServer:
         # gRPC's own admission limit sheds load before it queues up inside the server
         self.server = grpc.aio.server(interceptors=interceptors, options=options, maximum_concurrent_rpcs=s.max_concurrent_rpcs)
         self.users, keys = self._users()
-        self.sessions = Sessions(self.predictor, self.metrics, s.max_streams, s.max_text_chars, self.users, keys,
+        self.plane = DataPlane(self.predictor, self.metrics, s.max_streams, s.max_text_chars, self.users, keys,
                                  s.user_min_count)
-        pb_grpc.add_NextWordServicer_to_server(NextWordServicer(self.sessions, s.max_message_bytes), self.server)
+        pb_grpc.add_NextWordServicer_to_server(NextWordServicer(self.plane, s.max_message_bytes), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -144,7 +144,7 @@ class NextWordServer:
     async def _follow_the_group(self) -> None:
         """As a worker: SERVING while every worker is ready, NOT_SERVING otherwise."""
         serving = None
-        while not self.sessions.draining.is_set():
+        while not self.plane.draining.is_set():
             everyone = self.readiness.everyone()
             if everyone != serving:
                 serving = everyone
@@ -170,7 +170,7 @@ class NextWordServer:
                       old.runtime.name, old.runtime.version, e)
             return False
         self.predictor = new
-        self.sessions.swap(new)
+        self.plane.swap(new)
         self.metrics.reloads.labels("ok").inc()
         self.metrics.set_model(runtime.name, runtime.version, runtime.provider)
         log.info("swapped model %s %s for %s %s", old.runtime.name, old.runtime.version, runtime.name, runtime.version)
@@ -187,12 +187,12 @@ class NextWordServer:
         if self.readiness:
             self.readiness.set(False)
         await self.health.enter_graceful_shutdown()
-        self.sessions.drain()
+        self.plane.drain()
         started = time.perf_counter()
         # refuse cleanly for a moment even when idle: calls already on their way get a
         # retryable UNAVAILABLE from us, not a CANCELLED from a gRPC server going away
         await asyncio.sleep(min(REFUSAL_WINDOW, grace))
-        self.sessions.end_streams()
+        self.plane.end_streams()
         try:
             await asyncio.wait_for(self.predictor.idle(), max(grace - (time.perf_counter() - started), 0))
         except asyncio.TimeoutError:

@@ -1,4 +1,4 @@
-"""The session layer (service/server/session.py) driven directly: the shipped model in a real
+"""The data plane (service/server/dataplane.py) driven directly: the shipped model in a real
 onnxruntime session and a real SQLite store, no gRPC, no server process."""
 import asyncio
 
@@ -18,7 +18,7 @@ from service.server.errors import (
 from service.server.metrics import Metrics
 from service.server.predictor import Predictor
 from service.server.security import UserKeys
-from service.server.session import Ask, Change, Sessions
+from service.server.dataplane import Ask, Change, DataPlane
 from service.server.settings import Settings
 from service.server.users.sqlite import SqliteStore
 from service.server.users.layer import Outcome, Users
@@ -32,16 +32,16 @@ def runtime():
     return Runtime(SHIPPED_MODEL, "cpu")
 
 
-def sessions_on(runtime, tmp_path, users: bool = True, max_streams: int = 4):
-    """A function making the session layer inside a running event loop."""
-    async def make() -> Sessions:
+def plane_on(runtime, tmp_path, users: bool = True, max_streams: int = 4):
+    """A function making the data plane inside a running event loop."""
+    async def make() -> DataPlane:
         metrics, settings = Metrics(), Settings(max_streams=max_streams)
         predictor = Predictor(runtime, settings, metrics)
         await predictor.start()
         if not users:
-            return Sessions(predictor, metrics, max_streams, settings.max_text_chars)
+            return DataPlane(predictor, metrics, max_streams, settings.max_text_chars)
         store = Users(SqliteStore(tmp_path / "users.sqlite3", 3600, SECRET), metrics, 10, 1000)
-        return Sessions(predictor, metrics, max_streams, settings.max_text_chars, store, UserKeys("signed", SECRET))
+        return DataPlane(predictor, metrics, max_streams, settings.max_text_chars, store, UserKeys("signed", SECRET))
     return make
 
 
@@ -51,8 +51,8 @@ def texts(answer) -> list[str]:
 
 def test_a_typing_session_follows_text_and_edits(runtime, tmp_path):
     async def go():
-        sessions = await sessions_on(runtime, tmp_path)()
-        with sessions.typing() as typing:
+        plane = await plane_on(runtime, tmp_path)()
+        with plane.typing() as typing:
             assert texts(await typing.keystroke(Change(text="how are yo"), Ask()))[0] == "you"
             await typing.keystroke(Change(edit=(2, "")), Ask())
             assert typing.text == "how are "
@@ -60,7 +60,7 @@ def test_a_typing_session_follows_text_and_edits(runtime, tmp_path):
                 await typing.keystroke(Change(edit=(99, "")), Ask())
             with pytest.raises(InvalidInput):
                 await typing.keystroke(Change(), Ask())
-            unary = await sessions.predict("how are ", Ask(k=5))
+            unary = await plane.predict("how are ", Ask(k=5))
             streamed = await typing.keystroke(Change(edit=(0, "")), Ask(k=5))
             assert texts(unary) == texts(streamed)  # a stream answers as a call does
     asyncio.run(go())
@@ -70,32 +70,32 @@ def test_send_learns_for_the_user_and_starts_the_next_message(runtime, tmp_path)
     key = sign_user(SECRET, "ann")
 
     async def go():
-        sessions = await sessions_on(runtime, tmp_path)()
-        with sessions.typing() as typing:
+        plane = await plane_on(runtime, tmp_path)()
+        with plane.typing() as typing:
             for _ in range(MIN_COUNT):  # a word the model does not know: suggested once sent that often
-                assert "Anneke" not in texts(await sessions.predict("with Ann", Ask(user=key)))
+                assert "Anneke" not in texts(await plane.predict("with Ann", Ask(user=key)))
                 await typing.keystroke(Change(text="dinner with Anneke"), Ask(user=key))
                 answer = await typing.keystroke(Change(send=True), Ask(user=key))
                 assert answer.learned.outcome == Outcome.LEARNED and answer.learned.words == 3
                 assert typing.text == "" and all(not c.completion for c in answer.strip.candidates)
             no_user = await typing.keystroke(Change(send=True), Ask())
             assert no_user.learned is None  # nobody to learn for
-        assert texts(await sessions.predict("with Ann", Ask(user=key)))[0] == "Anneke"
-        assert "Anneke" not in texts(await sessions.predict("with Ann", Ask(k=10)))
+        assert texts(await plane.predict("with Ann", Ask(user=key)))[0] == "Anneke"
+        assert "Anneke" not in texts(await plane.predict("with Ann", Ask(k=10)))
     asyncio.run(go())
 
 
 def test_user_keys_are_checked_before_anything_is_read_or_learned(runtime, tmp_path):
     async def go():
-        sessions = await sessions_on(runtime, tmp_path)()
+        plane = await plane_on(runtime, tmp_path)()
         for key, error in (("ann", Unsigned), ("ann.", Unsigned), (sign_user(b"another secret", "ann"), WrongSignature),
                            ("x" * 300, InvalidInput)):
-            for call in (sessions.learn(key, "hi"), sessions.predict("hi", Ask(user=key)), sessions.forget(key)):
+            for call in (plane.learn(key, "hi"), plane.predict("hi", Ask(user=key)), plane.forget(key)):
                 with pytest.raises(error):
                     await call
         with pytest.raises(InvalidInput):
-            await sessions.learn("", "hi")  # learning needs a user
-        off = await sessions_on(runtime, tmp_path, users=False)()
+            await plane.learn("", "hi")  # learning needs a user
+        off = await plane_on(runtime, tmp_path, users=False)()
         with pytest.raises(PersonalOff):
             await off.predict("hi", Ask(user=sign_user(SECRET, "ann")))
         assert texts(await off.predict("how are yo", Ask()))  # without a user, as ever
@@ -104,21 +104,21 @@ def test_user_keys_are_checked_before_anything_is_read_or_learned(runtime, tmp_p
 
 def test_draining_refuses_new_calls_then_ends_open_sessions(runtime, tmp_path):
     async def go():
-        sessions = await sessions_on(runtime, tmp_path)()
-        with sessions.typing() as typing:
+        plane = await plane_on(runtime, tmp_path)()
+        with plane.typing() as typing:
             await typing.keystroke(Change(text="hi"), Ask())
             never = asyncio.get_running_loop().create_future()  # a client that types nothing more
             waiting = asyncio.ensure_future(typing.next(never))
-            sessions.drain()
-            for call in (sessions.predict("hi", Ask()), sessions.learn("k.s", "hi")):
+            plane.drain()
+            for call in (plane.predict("hi", Ask()), plane.learn("k.s", "hi")):
                 with pytest.raises(Unavailable):
                     await call
-            with pytest.raises(Unavailable), sessions.typing():
+            with pytest.raises(Unavailable), plane.typing():
                 pass
             assert texts(await typing.keystroke(Change(text="how are yo"), Ask()))  # an open session goes on
             await asyncio.sleep(0.01)
             assert not waiting.done()
-            sessions.end_streams()
+            plane.end_streams()
             with pytest.raises(Unavailable):
                 await asyncio.wait_for(waiting, 1.0)  # ended at once, not after the grace period
             assert never.cancelled()
@@ -129,8 +129,8 @@ def test_draining_refuses_new_calls_then_ends_open_sessions(runtime, tmp_path):
 
 def test_a_session_waits_for_its_next_keystroke(runtime, tmp_path):
     async def go():
-        sessions = await sessions_on(runtime, tmp_path)()
-        with sessions.typing() as typing:
+        plane = await plane_on(runtime, tmp_path)()
+        with plane.typing() as typing:
             async def keystroke():
                 await asyncio.sleep(0.01)
                 return "next"
@@ -140,20 +140,20 @@ def test_a_session_waits_for_its_next_keystroke(runtime, tmp_path):
 
 def test_typing_sessions_are_bounded(runtime, tmp_path):
     async def go():
-        sessions = await sessions_on(runtime, tmp_path, max_streams=2)()
-        with sessions.typing(), sessions.typing():
-            with pytest.raises(Busy), sessions.typing():
+        plane = await plane_on(runtime, tmp_path, max_streams=2)()
+        with plane.typing(), plane.typing():
+            with pytest.raises(Busy), plane.typing():
                 pass
-        with sessions.typing():  # closed ones make room
-            assert sessions.open_streams == 1
+        with plane.typing():  # closed ones make room
+            assert plane.open_streams == 1
     asyncio.run(go())
 
 
 def test_learn_checks_the_length_as_predict_does(runtime, tmp_path):
     async def go():
-        sessions = await sessions_on(runtime, tmp_path)()
+        plane = await plane_on(runtime, tmp_path)()
         too_long = "a" * (Settings().max_text_chars + 1)
-        for call in (sessions.learn(sign_user(SECRET, "ann"), too_long), sessions.predict(too_long, Ask())):
+        for call in (plane.learn(sign_user(SECRET, "ann"), too_long), plane.predict(too_long, Ask())):
             with pytest.raises(InvalidInput, match="characters long"):
                 await call
     asyncio.run(go())
@@ -163,19 +163,19 @@ def test_incognito_reads_and_learns_nothing_of_the_user(runtime, tmp_path):
     key = sign_user(SECRET, "ann")
 
     async def go():
-        sessions = await sessions_on(runtime, tmp_path)()
+        plane = await plane_on(runtime, tmp_path)()
         for _ in range(MIN_COUNT):
-            await sessions.learn(key, "dinner with Anneke")
-        assert texts(await sessions.predict("with Ann", Ask(user=key)))[0] == "Anneke"
+            await plane.learn(key, "dinner with Anneke")
+        assert texts(await plane.predict("with Ann", Ask(user=key)))[0] == "Anneke"
         private = Ask(user=key, incognito=True)
-        assert "Anneke" not in texts(await sessions.predict("with Ann", private))
-        with sessions.typing() as typing:
+        assert "Anneke" not in texts(await plane.predict("with Ann", private))
+        with plane.typing() as typing:
             await typing.keystroke(Change(text="meet Quibblecon"), private)
             answer = await typing.keystroke(Change(send=True), private)
             assert answer.learned.outcome == Outcome.INCOGNITO and answer.learned.words == 0
             assert "Anneke" not in texts(await typing.keystroke(Change(text="with Ann"), private))
-        await sessions.users.flush()
-        assert not [e for e in (await sessions.export(key)).entries if "quibblecon" in e.lower()]
+        await plane.users.flush()
+        assert not [e for e in (await plane.export(key)).entries if "quibblecon" in e.lower()]
     asyncio.run(go())
 
 
@@ -183,12 +183,12 @@ def test_import_takes_words_and_refuses_what_looks_like_a_secret(runtime, tmp_pa
     key = sign_user(SECRET, "ann")
 
     async def go():
-        sessions = await sessions_on(runtime, tmp_path)()
-        learned, refused = await sessions.import_words(key, [("Quibblecon", 0), ("zorbleflax", 5), ("Hunter2", 0),
+        plane = await plane_on(runtime, tmp_path)()
+        learned, refused = await plane.import_words(key, [("Quibblecon", 0), ("zorbleflax", 5), ("Hunter2", 0),
                                                              ("two words", 0), ("jane@example.com", 0)])
         assert learned.outcome == Outcome.LEARNED and learned.words == MIN_COUNT + 5
         assert refused == ["Hunter2", "two words", "jane@example.com"]
-        assert texts(await sessions.predict("see you at Qui", Ask(user=key)))[0] == "Quibblecon"  # at once
-        entries = (await sessions.export(key)).entries
+        assert texts(await plane.predict("see you at Qui", Ask(user=key)))[0] == "Quibblecon"  # at once
+        entries = (await plane.export(key)).entries
         assert {e: c for e, (c, _) in entries.items()} == {"Quibblecon": MIN_COUNT, "zorbleflax": 5}
     asyncio.run(go())

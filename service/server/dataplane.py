@@ -1,4 +1,4 @@
-"""The session layer: what a request means, with no transport in it (what MLServer's data
+"""The data plane: what a request means, with no transport in it (what MLServer's data
 plane is to its gRPC servicers). service/server/protocol.py turns protobuf into these calls
 and their answers and errors (service/server/errors.py) back; tests drive it directly.
 
@@ -69,7 +69,9 @@ class Answer:
     learned: Learned | None = None  # a session's `send` with a user: what became of the message
 
 
-class Sessions:
+class DataPlane:
+    """Every call the server answers and its typing sessions, whatever the transport."""
+
     def __init__(self, predictor: Predictor, metrics, max_streams: int, max_text_chars: int,
                  users: Users | None = None, keys: UserKeys | None = None, min_count: int = MIN_COUNT):
         self.predictor = predictor  # the current model: new calls and streams take it
@@ -194,15 +196,15 @@ class Sessions:
 class Typing:
     """One typing session (a PredictStream): its text and its own small cache of contexts."""
 
-    def __init__(self, sessions: Sessions, predictor: Predictor):
-        self.sessions, self.predictor = sessions, predictor
+    def __init__(self, plane: DataPlane, predictor: Predictor):
+        self.plane, self.predictor = plane, predictor
         self.text = ""
         self.incognito = False  # some of this message was typed in incognito: it is never learned
         self.accepted: Counter[str] = Counter()  # words of this message taken from the strip (lower-cased)
         self.cache = ContextCache(STREAM_CACHE)
 
     async def keystroke(self, change: Change, ask: Ask) -> Answer:
-        self.sessions.admit(self.sessions.ending)
+        self.plane.admit(self.plane.ending)
         self._apply(change)
         self.incognito = bool(self.text) and (self.incognito or ask.incognito)
         if change.accepted and (words := [t for t in tokenize(self.text[-2 * MAX_WORD:]) if is_word(t)]):
@@ -214,10 +216,10 @@ class Typing:
             if ask.user and (ask.incognito or self.incognito):
                 learned = Learned(0, Outcome.INCOGNITO)
             elif ask.user:
-                learned = await self.sessions.learn_sent(ask.user, self.text, self.cache, self.accepted)
+                learned = await self.plane.learn_sent(ask.user, self.text, self.cache, self.accepted)
             self.text, self.incognito = "", False
             self.accepted.clear()
-        answer = await self.sessions._answer(self.predictor, self.text, ask, self.cache)
+        answer = await self.plane._answer(self.predictor, self.text, ask, self.cache)
         answer.learned = learned
         return answer
 
@@ -236,7 +238,7 @@ class Typing:
         """The session's next message (awaitable `keystroke`), unless the server ends its
         streams first: then Unavailable, and the wait is given up."""
         reading = asyncio.ensure_future(keystroke)
-        ending = asyncio.ensure_future(self.sessions.ending.wait())
+        ending = asyncio.ensure_future(self.plane.ending.wait())
         try:
             await asyncio.wait((reading, ending), return_when=asyncio.FIRST_COMPLETED)
         finally:
