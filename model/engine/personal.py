@@ -71,7 +71,7 @@ EVIDENCE_UNIT = 100       # entries hold whole counts: evidence in hundredths
 EVIDENCE_PRIOR = 3.0      # a new user starts at scale 1 as if this much weight had been earned as given
 MAX_SCALE = 3.0           # the most a strong style multiplies the weights by
 MAX_USER_WEIGHT = 0.9     # ... and the user's parts together never take more than this
-EVIDENCE_WORDS = 32       # words of a sent message scored for evidence (the first): bounded cost per send
+EVIDENCE_WORDS = 16       # words of a sent message scored for evidence (the first): bounded cost per send
 ACCEPTED_WEIGHT = 2.0     # a word accepted from the strip counts this many times in the evidence
 
 MIN_COUNT = 2      # times a user sends a word outside the vocabulary before it is suggested (README: how it was chosen)

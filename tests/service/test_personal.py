@@ -17,6 +17,8 @@ from model.evaluate import personal as evaluate_personal
 from model.evaluate.command import model_dir_scorer
 from service.client import NextWordClient, sign_user
 
+pytestmark = pytest.mark.slow  # every test here starts real servers
+
 NAME = "Zorblax"  # outside the vocabulary, and written by nobody else: any sight of it is a leak
 
 
