@@ -250,12 +250,14 @@ def test_a_user_who_sends_nothing_for_the_time_to_live_is_deleted(users):
 
 def test_the_server_moves_a_users_scale_as_evaluation_does(users):
     """Learn through gRPC (unary, and a stream's send) and `nextword evaluate --personal` move
-    the user's scale alike: the same evidence entries, from the same model's rows."""
+    the user's scale alike: the same evidence entries, from the same model's rows. (A server
+    takes evidence where the user's model is at hand: the user typed with it.)"""
     sent = ["see you at the station", "see you at the station tomorrow", "lunch at the station then",
             "see you at the station later", "see you there"]
     key = users.key("dana-scale")
     with users.client() as c:
         for message in sent[:-1]:
+            c.predict(message[:3], user=key)  # typed with: the model is at hand, as it is for a typist
             assert c.learn(key, message).kept
         with c.session(user=key) as typing:
             for ch in sent[-1]:

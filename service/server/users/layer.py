@@ -203,14 +203,16 @@ class Users:
         `evidence`: the entries that move the user's scale, from their model before the message."""
         if self.queue.refuses(user):  # before any work
             return self._dropped(Outcome.BUSY)
-        model = await self.model(user) if evidence is not None else None
-        scale = await evidence(model) if model is not None else {}
         if len(message) > INLINE_CHARS:  # a long message is read on a thread: keystrokes go on meanwhile
-            return await self.add(user, {**await asyncio.to_thread(message_entries, message, looks_random), **scale})
-        return await self.add(user, {**message_entries(message, looks_random), **scale})
+            return await self.add(user, await asyncio.to_thread(message_entries, message, looks_random), evidence)
+        return await self.add(user, message_entries(message, looks_random), evidence)
 
-    async def add(self, user: str, entries: dict[str, int]) -> Learned:
-        """Count entries for the user: a sent message's, or words imported."""
+    async def add(self, user: str, entries: dict[str, int],
+                  evidence: Callable[[UserModel], Awaitable[dict[str, int]]] | None = None) -> Learned:
+        """Count entries for the user: a sent message's, or words imported. The evidence for
+        the user's scale is taken only where their model is at hand (cached: they typed with
+        it) in the generation learned in: a Learn of a user not typing costs no model step
+        and no load."""
         words = sum(count for entry, count in entries.items() if " " not in entry)
         if not words:
             return Learned(0, Outcome.NOTHING_TO_LEARN)
@@ -225,8 +227,11 @@ class Users:
             return self._dropped(Outcome.STORE_DOWN)
         except asyncio.TimeoutError:
             return self._dropped(Outcome.BUSY)
-        self.queue.add(user, generation, version, entries, self.clock.now())
         cached = self.cache.get(user)
+        if evidence is not None and cached is not None and cached.generation == generation:
+            entries = {**entries, **await evidence(cached.model)}
+            cached = self.cache.get(user)
+        self.queue.add(user, generation, version, entries, self.clock.now())
         if cached is not None and cached.generation == generation:
             now = self.clock.now()
             for entry, count in entries.items():
