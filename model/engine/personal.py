@@ -19,8 +19,9 @@ that followed it; c2 takes its share first and c1 its share of what is left. b g
 the words the user sent; r is a small fixed share for the user's last 64 words (the topic
 of the moment). All four are then multiplied by the user's *scale*, learned from how well
 the user's part predicted the user's own sent words (`Personalizer.evidence`, an online EM
-step per sent message): a user whose history does not predict them drifts towards the plain
-model, one with a strong style gets up to MAX_SCALE times the weights. P_lstm is tempered (p ** 0.7, renormalized): the LSTM is surer of itself
+step per sent message), against how well it does for the users the weights were tuned on:
+a user whose history does not predict them drifts towards the plain model, one with a
+strong style gets up to MAX_SCALE times the weights. P_lstm is tempered (p ** 0.7, renormalized): the LSTM is surer of itself
 than it should be next to what a user is known to write. A word outside the LSTM's
 vocabulary gets the LSTM's <unk> probability times its share of the user's words, so a
 user's names and jargon become suggestible, with the user's casing; a word of the main
@@ -68,8 +69,11 @@ TEMPERATURE = 0.7            # the LSTM's probabilities to this power (renormali
 TRUST = "<trust>"
 GAINED, GIVEN = f"{TRUST} <gained>", f"{TRUST} <given>"
 EVIDENCE_UNIT = 100       # entries hold whole counts: evidence in hundredths
-EVIDENCE_PRIOR = 3.0      # a new user starts at scale 1 as if this much weight had been earned as given
-MAX_SCALE = 3.0           # the most a strong style multiplies the weights by
+EVIDENCE_PRIOR = 3.0      # a new user starts at scale 1 as if this much weight had been given (and earned at the reference)
+REFERENCE_RATIO = 1.32    # what the user's part earns per weight given, at scale 1, for the valid split's users with
+                          # history (median; quartiles 1.24-1.39: scripts/scale-reference), on whom the weights were
+                          # tuned: a user earning that keeps the tuned weights (scale 1)
+MAX_SCALE = 4.0           # the most a strong style multiplies the weights by
 MAX_USER_WEIGHT = 0.9     # ... and the user's parts together never take more than this
 EVIDENCE_WORDS = 16       # words of a sent message scored for evidence (the first): bounded cost per send
 ACCEPTED_WEIGHT = 2.0     # a word accepted from the strip counts this many times in the evidence
@@ -186,9 +190,11 @@ class UserModel:
 
     def scale(self) -> float:
         """What the user's weights are multiplied by: the weight their part earned on their own
-        sent words against the weight it was given (1 for a new user)."""
+        sent words per weight it was given, against what it earns for the users the weights
+        were tuned on (1 for a new user)."""
         gained, given = (self.entries.get(e, (0,))[0] / EVIDENCE_UNIT for e in (GAINED, GIVEN))
-        return min(MAX_SCALE, (EVIDENCE_PRIOR + gained) / (EVIDENCE_PRIOR + given))
+        earned = (EVIDENCE_PRIOR * REFERENCE_RATIO + gained) / (EVIDENCE_PRIOR + given)
+        return min(MAX_SCALE, earned / REFERENCE_RATIO)
 
     def weights(self, contexts: tuple[str, ...], scaled: bool = True) -> tuple[list[float], float, float]:
         """(weight of each context's followers, of the word counts, of the recent words). The
