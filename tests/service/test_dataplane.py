@@ -127,14 +127,23 @@ def test_draining_refuses_new_calls_then_ends_open_sessions(runtime, tmp_path):
     asyncio.run(go())
 
 
-def test_a_session_waits_for_its_next_keystroke(runtime, tmp_path):
+def test_a_session_waits_for_its_next_keystroke_until_streams_end(runtime, tmp_path):
     async def go():
         plane = await plane_on(runtime, tmp_path)()
         with plane.typing() as typing:
             async def keystroke():
                 await asyncio.sleep(0.01)
                 return "next"
-            assert await typing.next(keystroke()) == "next"
+            assert await typing.next(keystroke()) == "next"  # a keystroke that comes is the next
+            never = asyncio.get_running_loop().create_future()
+            waiting = asyncio.ensure_future(typing.next(never))
+            await asyncio.sleep(0.05)
+            assert not waiting.done()  # it waits as long as the typist takes
+            plane.drain()
+            plane.end_streams()
+            with pytest.raises(Unavailable):
+                await waiting  # ended at once when the server ends its streams
+            assert never.cancelled()  # and the wait for the keystroke is given up
     asyncio.run(go())
 
 
