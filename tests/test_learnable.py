@@ -2,7 +2,8 @@
 must catch and what it must leave alone."""
 from test_dictionary import STRIPS
 
-from model.engine.learnable import learnable_parts, secret
+from model.engine.learnable import MAX_CHUNKS, learnable_parts, secret
+from model.engine.personal import message_entries
 
 
 def learned(message: str) -> str:
@@ -39,3 +40,9 @@ def test_numbers_spelled_out_and_recovery_phrases():
     assert learned("one or two of them") == "one or two of them"  # a run of two is no number
     assert learned("my recovery phrase is apple river stone cloud") == "my recovery"
     assert learned("I planted a seed today") == "I planted a seed"  # the cost of the rule: rare in chat
+
+
+def test_only_a_messages_first_chunks_are_read():
+    words = [f"word{chr(97 + n % 26)}{chr(97 + n // 26 % 26)}" for n in range(MAX_CHUNKS + 50)]
+    learned = message_entries(" ".join(words))
+    assert words[MAX_CHUNKS - 1] in learned and words[MAX_CHUNKS] not in learned  # bounded work per message

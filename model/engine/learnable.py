@@ -20,6 +20,9 @@ words before and after it are learned as if the message were cut there. The rule
   "vier sieben", "quatre sept");
 - the rest of a message after "seed" or "recovery" (a wallet's recovery phrase, returned
   word by word otherwise).
+
+Only a message's first MAX_CHUNKS chunks are read: a typed message is far shorter, and a
+pasted page would otherwise cost every other typist a burst of work (tens of ms held).
 """
 from __future__ import annotations
 
@@ -48,6 +51,7 @@ NUMBER_WORDS = frozenset({
     "zéro", "un", "deux", "trois", "quatre", "cinq", "sept", "huit", "neuf",
 })
 SPELLED_RUN = 3
+MAX_CHUNKS = 200  # chunks of a message read at most (the first): bounded work per sent message
 _REPEATS = re.compile(r"(.)\1\1+")  # "soooo": a letter three or more times, read once
 
 
@@ -92,7 +96,7 @@ def learnable_parts(message: str, looks_random: Callable[[str], bool] | None = N
 
 def dropped_chunks(message: str, looks_random: Callable[[str], bool] | None = None) -> tuple[list[str], list[bool]]:
     """The normalized message's white-space-delimited chunks, and for each whether it is never learned."""
-    chunks = normalize(message).split()
+    chunks = normalize(message).split(maxsplit=MAX_CHUNKS)[:MAX_CHUNKS]
     cores = [c.strip(AROUND).lower() for c in chunks]
     dropped = [secret(c, looks_random) for c in chunks]
     window = 0
