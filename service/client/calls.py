@@ -3,8 +3,9 @@
 `NextWordClient` (client.py) and `AsyncNextWordClient` (async_client.py) differ only in how
 a call goes over the wire: each implements `_unary` and `_pages` (and its session `_send`),
 blocking or as a coroutine; every method here returns what those return, so on the asyncio
-client each call is awaited. Deadlines and wait-for-ready come from the channel's service
-config (common.channel_options); a `timeout` given to a call overrides the deadline.
+client each call is awaited. Every call but a typing stream has a deadline: the client's
+`timeout`, or the one given to the call; wait-for-ready and retries come from the channel's
+service config (common.channel_options).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class Calls:
     """NextWord's calls, over `_unary(method, request, convert, timeout)` and `_pages(...)`."""
 
     stub: object
+    timeout: float
     metadata: list[tuple[str, str]] | None
 
     def predict(self, text: str, k: int = 3, probability: bool = False, timeout: float | None = None, *,
@@ -56,7 +58,7 @@ class Calls:
         return self._unary("Ping", pb.PingRequest(), lambda r: None, timeout)
 
     def _options(self, timeout: float | None) -> dict:
-        return {"metadata": self.metadata, **({"timeout": timeout} if timeout else {})}
+        return {"metadata": self.metadata, "timeout": timeout or self.timeout}
 
 
 class Typing:

@@ -39,9 +39,9 @@ class NextWordClient(Calls):
                  tls: bool = False, root_certificates: bytes | None = None, certificate_chain: bytes | None = None,
                  private_key: bytes | None = None, metadata: list[tuple[str, str]] | None = None,
                  token: str | None = None):
-        self.channel = make_channel(grpc, addresses, retries, tls, root_certificates, certificate_chain, private_key, timeout)
+        self.channel = make_channel(grpc, addresses, retries, tls, root_certificates, certificate_chain, private_key)
         self.stub = pb_grpc.NextWordStub(self.channel)
-        self.metadata = with_token(metadata, token)
+        self.timeout, self.metadata = timeout, with_token(metadata, token)
 
     def _unary(self, method: str, request, convert, timeout: float | None):
         return convert(getattr(self.stub, method)(request, **self._options(timeout)))

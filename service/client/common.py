@@ -1,5 +1,5 @@
 """What both Python clients share besides the calls (calls.py): the strip as Python objects,
-the channel (retries, round-robin, TLS, deadlines, the token), when a typing session resumes,
+the channel (retries, round-robin, TLS, wait-for-ready, the token), when a typing session resumes,
 and text protobuf can carry."""
 from __future__ import annotations
 
@@ -69,21 +69,17 @@ def _target(addresses: str | list[str]) -> str:
     return "ipv4:" + ",".join(addresses)  # a static list, balanced round-robin
 
 
-DEADLINED = ("Predict", "Learn", "Forget", "Export", "ExportStream", "Import", "GetModelInfo", "Ping")  # all but PredictStream
-
-
-def channel_options(retries: int, timeout: float = 2.0) -> list[tuple[str, object]]:
+def channel_options(retries: int) -> list[tuple[str, object]]:
     """The channel's service config: every call waits for the server to be reachable and is
-    retried on UNAVAILABLE; every call but a typing stream has a deadline of `timeout`."""
-    retry = {"maxAttempts": max(2, min(retries + 1, 5)), "initialBackoff": "0.1s", "maxBackoff": "2s",
-             "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}
+    retried on UNAVAILABLE. (Deadlines are the client's, per call: with a deadline in the
+    config too, grpcio failed a call at once with DEADLINE_EXCEEDED after others had timed out.)"""
     config = {
         "loadBalancingConfig": [{"round_robin": {}}],
-        "methodConfig": [
-            {"name": [{"service": SERVICE}], "waitForReady": True, "retryPolicy": retry},
-            {"name": [{"service": SERVICE, "method": m} for m in DEADLINED], "waitForReady": True,
-             "timeout": f"{timeout:.3f}s", "retryPolicy": retry},
-        ],
+        "methodConfig": [{
+            "name": [{"service": SERVICE}], "waitForReady": True,
+            "retryPolicy": {"maxAttempts": max(2, min(retries + 1, 5)), "initialBackoff": "0.1s", "maxBackoff": "2s",
+                            "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
+        }],
     }
     return [("grpc.service_config", json.dumps(config)), ("grpc.enable_retries", 1 if retries else 0),
             # a keyboard cannot wait gRPC's default 2 minutes of backoff to see its server again
@@ -91,10 +87,9 @@ def channel_options(retries: int, timeout: float = 2.0) -> list[tuple[str, objec
             ("grpc.max_reconnect_backoff_ms", 2000)]
 
 
-def make_channel(api, addresses, retries: int, tls: bool, root_certificates, certificate_chain, private_key,
-                 timeout: float = 2.0):
-    """A channel from `api` (grpc or grpc.aio): TLS when asked for, retries, round-robin, deadlines."""
-    options, target = channel_options(retries, timeout), _target(addresses)
+def make_channel(api, addresses, retries: int, tls: bool, root_certificates, certificate_chain, private_key):
+    """A channel from `api` (grpc or grpc.aio): TLS when asked for, retries, round-robin, wait-for-ready."""
+    options, target = channel_options(retries), _target(addresses)
     if tls or root_certificates or certificate_chain:
         creds = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
         return api.secure_channel(target, creds, options)
