@@ -188,17 +188,25 @@ class UserModel:
         forms = self.forms[word]
         return max(forms, key=lambda f: (forms[f], f == word))
 
-    def scale(self) -> float:
-        """What the user's weights are multiplied by: the weight their part earned on their own
-        sent words per weight it was given, against what it earns for the users the weights
-        were tuned on (1 for a new user)."""
+    def earned(self) -> float:
+        """What the user's part earned on their own sent words per weight it was given
+        (REFERENCE_RATIO for a new user)."""
         gained, given = (self.entries.get(e, (0,))[0] / EVIDENCE_UNIT for e in (GAINED, GIVEN))
-        earned = (EVIDENCE_PRIOR * REFERENCE_RATIO + gained) / (EVIDENCE_PRIOR + given)
-        return min(MAX_SCALE, earned / REFERENCE_RATIO)
+        return (EVIDENCE_PRIOR * REFERENCE_RATIO + gained) / (EVIDENCE_PRIOR + given)
 
-    def weights(self, contexts: tuple[str, ...], scaled: bool = True) -> tuple[list[float], float, float]:
-        """(weight of each context's followers, of the word counts, of the recent words). The
-        longer context goes first: the shorter one gets its share of what the longer leaves."""
+    def scale(self) -> float:
+        """What the user's weights are multiplied by: what their part earned against what it
+        earns for the users the weights were tuned on (1 for a new user)."""
+        return min(MAX_SCALE, self.earned() / REFERENCE_RATIO)
+
+    def weights(self, contexts: tuple[str, ...]) -> tuple[list[float], float, float]:
+        """The user's weights after the contexts, multiplied by their scale."""
+        return self.scaled(*self.tuned_weights(contexts))
+
+    def tuned_weights(self, contexts: tuple[str, ...]) -> tuple[list[float], float, float]:
+        """(weight of each context's followers, of the word counts, of the recent words) as
+        tuned, before the user's scale. The longer context goes first: the shorter one gets
+        its share of what the longer leaves."""
         trusts = []
         for context, most in zip(contexts, CONTEXT_WEIGHT):
             followed = self.followed.get(context, 0)
@@ -207,9 +215,12 @@ class UserModel:
         weights, left = [0.0] * len(trusts), 1.0
         for n in reversed(range(len(trusts))):
             weights[n], left = left * trusts[n], left * (1 - trusts[n])
-        word, recent = WORD_WEIGHT * self.total / (self.total + WORD_TRUST), RECENT_WEIGHT if self.recent else 0.0
+        return weights, WORD_WEIGHT * self.total / (self.total + WORD_TRUST), RECENT_WEIGHT if self.recent else 0.0
+
+    def scaled(self, weights: list[float], word: float, recent: float) -> tuple[list[float], float, float]:
+        """Tuned weights times the user's scale, all together at most MAX_USER_WEIGHT."""
         total = sum(weights) + word + recent
-        if not scaled or not total:
+        if not total:
             return weights, word, recent
         scale = min(self.scale(), MAX_USER_WEIGHT / total)
         return [w * scale for w in weights], word * scale, recent * scale
@@ -237,10 +248,11 @@ class UserModel:
 class Mixture:
     """The user's part of P(w) after one context: the weights and the distributions they weigh."""
 
-    def __init__(self, user: UserModel, contexts: tuple[str, ...], scaled: bool = True):
-        context_weights, word_weight, recent_weight = user.weights(contexts, scaled)
+    def __init__(self, user: UserModel, contexts: tuple[str, ...]):
+        tuned = user.tuned_weights(contexts)
+        self.given = sum(tuned[0]) + tuned[1] + tuned[2]  # the user's weight before their scale
+        context_weights, word_weight, recent_weight = user.scaled(*tuned)
         self.lstm_weight = 1.0 - sum(context_weights) - word_weight - recent_weight
-        self.user_weight = 1.0 - self.lstm_weight
         self.followers = [(weight / user.followed[c], user.followers[c])
                           for c, weight in zip(contexts, context_weights) if weight]
         self.words, self.word_share = user.words, word_weight / max(user.total, 1)
@@ -310,7 +322,6 @@ class Personalizer:
         mixture = Mixture(user, contexts)
         lstm_weight, user_part, words = mixture.lstm_weight, mixture.user_part, user.words
         lstm_p = self.tempered(logprobs)
-        unknown = lstm_p(float(logprobs[UNK_ID])) / max(user.total, 1)
         scored: dict[str, tuple[float, int, str]] = {}
         hidden = user.suppressed
         ids, lps = self.suggester.top(logprobs, prefix, k + len(hidden))
@@ -318,12 +329,12 @@ class Personalizer:
             word = self.vocab.tokens[i].lower()
             if word not in hidden:
                 scored[word] = (lstm_weight * lstm_p(lp) + user_part(word), i, self.vocab.tokens[i])
-        dictionary, unknown_lp = self.dictionary, float(logprobs[UNK_ID])
+        dictionary = self.dictionary
         if dictionary is not None:
             for i in dictionary.top(prefix, k + len(hidden)).tolist():
                 word = dictionary.keys[i]
                 if word not in hidden:
-                    lstm = lstm_p(unknown_lp + float(dictionary.logshare[i]))
+                    lstm = lstm_p(float(logprobs[UNK_ID]) + float(dictionary.logshare[i]))
                     form = user.form(word) if word in words else dictionary.forms[i]  # the user's casing first
                     scored[word] = (lstm_weight * lstm + user_part(word), UNK_ID, form)
         known = self.ids
@@ -331,28 +342,23 @@ class Personalizer:
             if word in scored or word in hidden or not shown_for(word, prefix):
                 continue
             i = known.get(word, UNK_ID)
-            if i != UNK_ID:
-                lstm = lstm_p(float(logprobs[i]))
-            elif dictionary is not None and (d := dictionary.find(word)) >= 0:
-                lstm = lstm_p(unknown_lp + float(dictionary.logshare[d]))
-            elif words.get(word, 0) >= self.min_count:
-                lstm = unknown * words[word]
-            else:
+            lstm = self._lstm(lstm_p, logprobs, word, i, user)
+            if lstm is None:
                 continue
             scored[word] = (lstm_weight * lstm + user_part(word), i, user.form(word) if word in words else word)
         best = heapq.nlargest(k, scored.items(), key=lambda item: item[1][0])
         return [Scored(word, i, p, form) for word, (p, i, form) in best]
 
-    def lstm_probability(self, logprobs: np.ndarray, word: str, user: UserModel) -> float:
-        """The LSTM's (tempered) P(word) as the strip mixes it; 0 for a word no strip offers."""
-        lstm_p = self.tempered(logprobs)
-        i = self.ids.get(word, UNK_ID)
+    def _lstm(self, lstm_p, logprobs: np.ndarray, word: str, i: int, user: UserModel) -> float | None:
+        """The LSTM's tempered P(word) as the strip mixes it (i: its vocabulary id or UNK_ID):
+        the vocabulary's, the dictionary's share of <unk>, or the user's share of it for a word
+        sent min_count times; None for a word no strip offers."""
         if i != UNK_ID:
             return lstm_p(float(logprobs[i]))
         if self.dictionary is not None and (d := self.dictionary.find(word)) >= 0:
             return lstm_p(float(logprobs[UNK_ID]) + float(self.dictionary.logshare[d]))
         count = user.words.get(word, 0)
-        return lstm_p(float(logprobs[UNK_ID])) * count / max(user.total, 1) if count >= self.min_count else 0.0
+        return lstm_p(float(logprobs[UNK_ID])) * count / max(user.total, 1) if count >= self.min_count else None
 
     def evidence(self, user: UserModel, sent: Iterable[tuple[np.ndarray, str, str, bool]]) -> dict[str, int]:
         """The entries that move the user's scale after a sent message, from the model as it was
@@ -364,14 +370,14 @@ class Personalizer:
         for logprobs, context, word, accepted in sent:
             if word in user.suppressed:
                 continue
-            contexts = contexts_of(context)
-            mixture = Mixture(user, contexts)
+            mixture = Mixture(user, contexts_of(context))
             user_p = mixture.user_part(word)
-            p = mixture.lstm_weight * self.lstm_probability(logprobs, word, user) + user_p
+            lstm = self._lstm(self.tempered(logprobs), logprobs, word, self.ids.get(word, UNK_ID), user) or 0.0
+            p = mixture.lstm_weight * lstm + user_p
             if p > 0:  # a word neither part offers tells nothing of the mixture
                 weight = ACCEPTED_WEIGHT if accepted else 1.0
                 gained += weight * user_p / p
-                given += weight * Mixture(user, contexts, scaled=False).user_weight
+                given += weight * mixture.given
         held = max(user.entries.get(e, (0,))[0] for e in (GAINED, GIVEN))
         if not given or held + given * EVIDENCE_UNIT > MAX_COUNT:
             return {}

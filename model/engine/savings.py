@@ -29,9 +29,7 @@ class Gaps:
 
     def before(self, start: int) -> int:
         """Keystrokes of the gap up to a token starting at `start`."""
-        keys = start - self.position - (1 if self.free_space and start > self.position else 0)
-        self.position, self.free_space = start, False
-        return keys
+        return start - self.position - (1 if self.free_space and start > self.position else 0)
 
     def entered(self, end: int, accepted: bool) -> None:
         """A token ending at `end` stands; `accepted`: taken from the strip (its space comes free)."""

@@ -130,10 +130,10 @@ def tally_message(t: Tally, message: str, rows: np.ndarray, ids: np.ndarray, ran
     for i, (tok, start, end, word) in enumerate(token_spans(text)):
         for n in KSR_SIZES:
             t.keystrokes[n] += gaps[n].before(start)
-            gaps[n].entered(end, False)
         if not word:
             for n in KSR_SIZES:
                 t.keystrokes[n] += end - start
+                gaps[n].entered(end, False)
             continue
         t.words += 1
         first = rank(i, "")

@@ -109,9 +109,9 @@ class Typist:
             gaps = Gaps()
             for i, (tok, start, end, word) in enumerate(spans):
                 t.keystrokes += gaps.before(start)
-                gaps.entered(end, False)
                 if not word:
                     t.keystrokes += end - start
+                    gaps.entered(end, False)
                     continue
                 keys, final, free_space = self.enter_word(rows[i], text[:start], tok, typed[i], corrections)
                 gaps.entered(end, free_space)

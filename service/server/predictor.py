@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from collections import Counter
 
-from model.engine.personal import EVIDENCE_WORDS, UserModel, learned_words
+from model.engine.personal import UserModel, learned_words
 from model.engine.runtime import Runtime
 from model.engine.strip import Strip, StripBuilder
 from model.engine.suggest import blocklist, starts_sentence
@@ -131,7 +131,7 @@ class Predictor:
         lower-cased words a stream accepted from the strip, and how often."""
         accepted = Counter(accepted or ())
         cache = self.cache if cache is None else cache
-        text, words = learned_words(" ".join(message.split()[: 2 * EVIDENCE_WORDS]), self.strips.looks_random)
+        text, words = learned_words(message, self.strips.looks_random)  # bounded: learnable.MAX_CHUNKS, EVIDENCE_WORDS
         sent = []
         for _, start, word in words:
             context, partial = split_normalized(text[:start])
