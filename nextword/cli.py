@@ -22,6 +22,8 @@ COMMANDS = {
     "export": ("model.export.command", "write a model directory (ONNX + vocab + manifest), verified against torch", "train"),
     "dictionary": ("model.export.dictionary", "give a model directory its main dictionary (wordfreq's English list, "
                    "spelled and cased by SCOWL)", "train"),
+    "unigram": ("model.export.unigram", "give a model directory its training split's count of each vocabulary token "
+                "(unigram.txt: the bias a user's own words put on the LSTM)", "data"),
     "serve": ("service.server.command", "serve a model directory over gRPC with Prometheus metrics", "cpu"),
     "predict": ("service.tools.predict", "ask a running server for suggestions for some typed text", ""),
     "type": ("service.keyboard.terminal", "a terminal keyboard: type with a live suggestion strip (Tab, Alt+1/2/3 accept)", "clients"),

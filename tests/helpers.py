@@ -219,7 +219,7 @@ _STRIPS = []
 def _shipped_strips():
     if not _STRIPS:
         runtime = Runtime(SHIPPED_MODEL, "cpu")
-        _STRIPS.append(StripBuilder.open(runtime.vocab, runtime.dictionary_file))
+        _STRIPS.append(StripBuilder.open(runtime.vocab, runtime.dictionary_file, unigram_file=runtime.unigram_file))
     return _STRIPS[0]
 
 

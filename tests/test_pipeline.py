@@ -55,8 +55,11 @@ def test_evaluate_prints_both_models_and_writes_json(tiny_model, tiny_run):
 
 
 def test_export_writes_the_contract(tiny_model):
-    assert {p.name for p in tiny_model.iterdir()} == {"model.onnx", "model.int8.onnx", "vocab.txt", "dictionary.txt", "manifest.json", "MODEL_CARD.md"}
+    assert {p.name for p in tiny_model.iterdir()} == {"model.onnx", "model.int8.onnx", "vocab.txt", "dictionary.txt", "unigram.txt",
+                                                      "manifest.json", "MODEL_CARD.md"}
     manifest = json.loads((tiny_model / "manifest.json").read_text())
+    counts = [int(n) for n in (tiny_model / "unigram.txt").read_text().split()]
+    assert len(counts) == 300 and sum(counts) == manifest["unigram"]["tokens"] > 0  # a count per token, of the train split
     assert manifest["sizes"]["vocab"] == len((tiny_model / "vocab.txt").read_text().splitlines()) == 300
     assert manifest["evaluation"]["lstm"]["ksr_3"] >= 0 and manifest["special_tokens"]["<s>"] == 1
     digest = checkpoint.file_sha1(tiny_model.parent / "ckpt" / "best.pt")

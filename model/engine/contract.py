@@ -7,6 +7,9 @@
       manifest.json     name, version, sizes, tokenizer version, corpus, evaluation
       dictionary.txt    the main dictionary, one "word<TAB>zipf" a line (when the manifest
                         declares one: model/engine/dictionary.py)
+      unigram.txt       each vocabulary token's count in the training split, one a line,
+                        line number = id (when the manifest declares it: the personal strip's
+                        P_corpus, model/engine/personal.py)
 
 ONNX signature: tokens (B, T) int64, h0/c0 (layers, B, hidden) float32 in;
 logprobs (B, V), hn/cn out. Torch-free: export, the runtime and evaluate share it.
@@ -22,7 +25,7 @@ from model.engine.errors import UserError
 INPUTS = ("tokens", "h0", "c0")
 OUTPUTS = ("logprobs", "hn", "cn")
 FP32_GRAPH, INT8_GRAPH = "model.onnx", "model.int8.onnx"
-VOCAB, MANIFEST, CARD, DICTIONARY = "vocab.txt", "manifest.json", "MODEL_CARD.md", "dictionary.txt"
+VOCAB, MANIFEST, CARD, DICTIONARY, UNIGRAM = "vocab.txt", "manifest.json", "MODEL_CARD.md", "dictionary.txt", "unigram.txt"
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "pretrained"  # the model `nextword serve` ships with
 
 
@@ -83,8 +86,9 @@ def read_manifest(model_dir: Path) -> dict:
         raise ModelError(f"{model_dir / MANIFEST} is not valid JSON: {e}") from None
     if not isinstance(manifest, dict):
         raise ModelError(f"{model_dir / MANIFEST} is not a JSON object")
-    if manifest.get("dictionary") and not (model_dir / DICTIONARY).is_file():
-        raise ModelError(f"model directory {model_dir} has no {DICTIONARY}, which its manifest declares")
+    for block, name in (("dictionary", DICTIONARY), ("unigram", UNIGRAM)):
+        if manifest.get(block) and not (model_dir / name).is_file():
+            raise ModelError(f"model directory {model_dir} has no {name}, which its manifest declares")
     return manifest
 
 

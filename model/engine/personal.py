@@ -39,6 +39,7 @@ import bisect
 import heapq
 import itertools
 import math
+import weakref
 from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -77,6 +78,9 @@ MAX_SCALE = 4.0           # the most a strong style multiplies the weights by
 MAX_USER_WEIGHT = 0.9     # ... and the user's parts together never take more than this
 EVIDENCE_WORDS = 16       # words of a sent message scored for evidence (the first): bounded cost per send
 ACCEPTED_WEIGHT = 2.0     # a word accepted from the strip counts this many times in the evidence
+
+BIAS_POWER = 0.3          # the LSTM's P(w) times (P_user(w) / P_corpus(w)) ** this
+BIAS_PRIOR = 2000.0       # P_user(w) is smoothed towards P_corpus(w) as if this many words had been sent
 
 MIN_COUNT = 2      # times a user sends a word outside the vocabulary before it is suggested (README: how it was chosen)
 MAX_COUNT = 1_000_000  # a count saturates here (stores and models alike): no import or flood overflows it
@@ -299,10 +303,16 @@ class Personalizer:
     """
 
     def __init__(self, vocab: Vocab, suggester: Suggester | None = None, min_count: int = MIN_COUNT,
-                 dictionary: Dictionary | None = None):
+                 dictionary: Dictionary | None = None, unigram: np.ndarray | None = None):
         self.vocab, self.min_count, self.dictionary = vocab, min_count, dictionary
         self.suggester = suggester or Suggester(vocab)
         self._norm: tuple[np.ndarray | None, float] = (None, 0.0)  # the last row and its tempered log-normalizer
+        self._biased: tuple = (None, None, -1, None)  # the last row, user, user's total, and the row biased
+        self._biases: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # user -> (their total, bias)
+        self.corpus = None  # P_corpus(w) of the words seen in training (self.word_ids): their share of its words
+        if unigram is not None:
+            self.word_ids = np.array([i for i, t in enumerate(vocab.tokens) if is_word(t) and unigram[i] > 0])
+            self.corpus = unigram[self.word_ids] / unigram[self.word_ids].sum()
         self.ids = {t.lower(): i for i, t in enumerate(vocab.tokens) if is_word(t)}  # a user's word -> its id
 
     def tempered(self, logprobs: np.ndarray):
@@ -319,6 +329,7 @@ class Personalizer:
     def top(self, logprobs: np.ndarray, user: UserModel, contexts: tuple[str, ...], prefix: str, k: int) -> list[Scored]:
         """The k most likely words starting with prefix (normalized) after the contexts, best first."""
         prefix = prefix.lower()
+        logprobs = self.biased(logprobs, user)
         mixture = Mixture(user, contexts)
         lstm_weight, user_part, words = mixture.lstm_weight, mixture.user_part, user.words
         lstm_p = self.tempered(logprobs)
@@ -349,6 +360,39 @@ class Personalizer:
         best = heapq.nlargest(k, scored.items(), key=lambda item: item[1][0])
         return [Scored(word, i, p, form) for word, (p, i, form) in best]
 
+    def bias(self, user: UserModel) -> tuple[np.ndarray, np.ndarray]:
+        """The user's log-bias over the vocabulary's words (in the order of self.word_ids), and its
+        exp: BIAS_POWER * log(P_user(w) / P_corpus(w)), P_user smoothed towards P_corpus by BIAS_PRIOR words."""
+        held = self._biases.get(user)
+        if held is not None and held[0] == user.total:
+            return held[1]
+        counts = np.zeros(len(self.vocab))
+        for word, count in user.words.items():
+            if (i := self.ids.get(word)) is not None:
+                counts[i] = count
+        counts, corpus = counts[self.word_ids], self.corpus
+        bias = (BIAS_POWER * (np.log(counts + BIAS_PRIOR * corpus) - np.log(corpus) - math.log(counts.sum() + BIAS_PRIOR))
+                / TEMPERATURE).astype(np.float32)  # in the row's units: tempering multiplies it back
+        self._biases[user] = (user.total, (bias, np.exp(bias * TEMPERATURE)))
+        return bias, np.exp(bias * TEMPERATURE)
+
+    def biased(self, logprobs: np.ndarray, user: UserModel) -> np.ndarray:
+        """The LSTM's row with the user's bias (the row as is without a corpus or a sent word):
+        tempered P(w) times exp(bias(w)), the words' share of the mass kept, as a row that
+        tempered() and the Suggester read as they read the LSTM's."""
+        if self.corpus is None or not user.total:
+            return logprobs
+        row, who, total, out = self._biased
+        if row is logprobs and who is user and total == user.total:
+            return out
+        bias, boost = self.bias(user)
+        words = logprobs[self.word_ids]
+        p = np.exp(TEMPERATURE * (words - words.max()))
+        out = logprobs.copy()
+        out[self.word_ids] = words + bias + math.log(p.sum() / p.dot(boost)) / TEMPERATURE
+        self._biased = (logprobs, user, user.total, out)
+        return out
+
     def _lstm(self, lstm_p, logprobs: np.ndarray, word: str, i: int, user: UserModel) -> float | None:
         """The LSTM's tempered P(word) as the strip mixes it (i: its vocabulary id or UNK_ID):
         the vocabulary's, the dictionary's share of <unk>, or the user's share of it for a word
@@ -370,6 +414,7 @@ class Personalizer:
         for logprobs, context, word, accepted in sent:
             if word in user.suppressed:
                 continue
+            logprobs = self.biased(logprobs, user)
             mixture = Mixture(user, contexts_of(context))
             user_p = mixture.user_part(word)
             lstm = self._lstm(self.tempered(logprobs), logprobs, word, self.ids.get(word, UNK_ID), user) or 0.0

@@ -15,6 +15,7 @@ import onnxruntime as ort
 from model.engine.contract import (
     DICTIONARY,
     INT8_GRAPH,
+    UNIGRAM,
     VOCAB,
     ModelError,
     check_signature,
@@ -177,6 +178,7 @@ class Runtime(Graph):
         if len(self.vocab) != sizes.get("vocab"):
             raise ModelError(f"vocab.txt has {len(self.vocab)} tokens, the manifest says {sizes.get('vocab')}")
         self.dictionary_file = self._dictionary_file()
+        self.unigram_file = self._unigram_file()
         path = graph_path(self.model_dir, int8)
         super().__init__(path, layers, hidden, provider, threads, rows_depend_on_each_other(path, self.manifest),
                          pads(path, self.manifest))
@@ -191,6 +193,17 @@ class Runtime(Graph):
             lines = sum(1 for _ in f)
         if lines != declared.get("words"):
             raise ModelError(f"{DICTIONARY} has {lines} words, the manifest says {declared.get('words')}")
+        return path
+
+    def _unigram_file(self) -> Path | None:
+        """The training split's counts the manifest declares (checked: a count per token), or None."""
+        if not self.manifest.get("unigram"):
+            return None
+        path = self.model_dir / UNIGRAM
+        with open(path, "rb") as f:
+            lines = sum(1 for _ in f)
+        if lines != len(self.vocab):
+            raise ModelError(f"{UNIGRAM} has {lines} counts, the vocabulary {len(self.vocab)} tokens")
         return path
 
     @property

@@ -40,22 +40,24 @@ class StripBuilder:
     user model's threshold: everything that does not change from keystroke to keystroke."""
 
     def __init__(self, vocab: Vocab, dictionary: Dictionary | None = None, blocked: frozenset[str] = frozenset(),
-                 min_count: int = MIN_COUNT):
-        self.vocab, self.dictionary = vocab, dictionary
+                 min_count: int = MIN_COUNT, unigram: np.ndarray | None = None):
+        self.vocab, self.dictionary, self.unigram = vocab, dictionary, unigram
         self.suggester = Suggester(vocab, blocked)
         self.corrector = Corrector(vocab, self.suggester, dictionary)
-        self.personalizer = Personalizer(vocab, self.suggester, min_count, dictionary)
+        self.personalizer = Personalizer(vocab, self.suggester, min_count, dictionary, unigram)
 
     @classmethod
     def open(cls, vocab: Vocab, dictionary_file: Path | None, blocked: frozenset[str] = frozenset(),
-             min_count: int = MIN_COUNT) -> "StripBuilder":
-        """With the dictionary in that file (filtered by the same blocklist), or without one."""
+             min_count: int = MIN_COUNT, unigram_file: Path | None = None) -> "StripBuilder":
+        """With the dictionary in that file (filtered by the same blocklist), or without one;
+        with the training split's counts of the vocabulary (unigram.txt: the user's bias), or without."""
         dictionary = Dictionary.load(dictionary_file, vocab, blocked) if dictionary_file else None
-        return cls(vocab, dictionary, blocked, min_count)
+        unigram = np.loadtxt(unigram_file, dtype=np.int64, ndmin=1) if unigram_file else None
+        return cls(vocab, dictionary, blocked, min_count, unigram)
 
     def without_dictionary(self) -> "StripBuilder":
         """The same strip with the LSTM's vocabulary alone (for comparisons)."""
-        return StripBuilder(self.vocab, None, self.suggester.blocked, self.personalizer.min_count)
+        return StripBuilder(self.vocab, None, self.suggester.blocked, self.personalizer.min_count, self.unigram)
 
     def candidates(self, logprobs: np.ndarray, context: str, partial: str, k: int, layout: str = DEFAULT_LAYOUT,
                    user: UserModel | None = None, corrections: bool = True) -> list[Candidate]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,7 @@ from model.engine.personal import MIN_COUNT as USER_MIN_COUNT
 from model.engine.runtime import Graph, Runtime
 from model.engine.strip import StripBuilder
 from model.engine.suggest import blocklist
-from model.engine.text import EOS_ID
+from model.engine.text import EOS_ID, Vocab
 from model.evaluate import personal as evaluate_personal
 from model.evaluate import quality
 from model.evaluate.ngram import KneserNeyTrigram
@@ -56,6 +58,8 @@ def add_arguments(p) -> None:
     p.add_argument("--fixed-scale", action="store_true",
                    help="with --personal: every user's weights at a new user's scale throughout (the mixture before it "
                         "adapted per user), for comparisons")
+    p.add_argument("--no-user-bias", action="store_true",
+                   help="with --personal: leave out the user's bias over the LSTM's words (unigram.txt), for comparisons")
     p.add_argument("--blocklist", default="default",
                    help="words the strip never shows, as `nextword serve --blocklist`: default (the shipped list), none, or a file")
     p.add_argument("--dictionary", default="model",
@@ -112,13 +116,22 @@ def onnx_scorer(graph: Graph):
     return score
 
 
-def model_dir_scorer(model_dir: str, int8: bool):
-    """(vocab, score, description, its dictionary file or None) for an exported model
-    directory, loaded as the server loads it."""
+@dataclass
+class Scoring:
+    """A model to evaluate: its vocabulary, its scorer, what it is, and the files beside it."""
+    vocab: Vocab
+    score: Callable
+    source: dict
+    dictionary_file: Path | None = None
+    unigram_file: Path | None = None
+
+
+def model_dir_scorer(model_dir: str, int8: bool) -> Scoring:
+    """An exported model directory, loaded as the server loads it."""
     runtime = Runtime(model_dir, "cpu", threads=0, int8=int8)
     graph = runtime.model_dir / runtime.graph
     source = {"model_dir": str(model_dir), "graph": graph.name, "graph_sha1": hashlib.sha1(graph.read_bytes()).hexdigest()}
-    return runtime.vocab, onnx_scorer(runtime), source, runtime.dictionary_file
+    return Scoring(runtime.vocab, onnx_scorer(runtime), source, runtime.dictionary_file, runtime.unigram_file)
 
 
 def dictionary_file(choice: str, model_dictionary: Path | None) -> Path | None:
@@ -134,15 +147,15 @@ def dictionary_file(choice: str, model_dictionary: Path | None) -> Path | None:
     return path
 
 
-def checkpoint_scorer(path: str):
-    """(vocab, score, description) for a training checkpoint (torch)."""
+def checkpoint_scorer(path: str) -> Scoring:
+    """A training checkpoint (torch)."""
     try:
         from model.train import checkpoint
     except ImportError:
         raise CorpusError("evaluating a checkpoint needs torch: pip install -e '.[train]'; "
                           "an exported model needs no torch: pass --model-dir") from None
     model, vocab = checkpoint.restore_model(checkpoint.load(path))
-    return vocab, torch_scorer(model), {"checkpoint": str(path), "checkpoint_sha1": checkpoint.file_sha1(path)}, None
+    return Scoring(vocab, torch_scorer(model), {"checkpoint": str(path), "checkpoint_sha1": checkpoint.file_sha1(path)})
 
 
 def trigram_scorer(trigram: KneserNeyTrigram):
@@ -225,10 +238,10 @@ def main(args) -> int:
     messages = read_messages(args.messages) if args.messages else None
     if args.user_min_count < 1:
         raise CorpusError(f"--user-min-count must be at least 1, got {args.user_min_count}")
-    vocab, score, source, model_dictionary = (model_dir_scorer(args.model_dir, args.int8) if args.model_dir
-                                              else checkpoint_scorer(args.checkpoint))
-    strips = StripBuilder.open(vocab, dictionary_file(args.dictionary, model_dictionary), blocklist(args.blocklist),
-                               args.user_min_count)
+    scoring = model_dir_scorer(args.model_dir, args.int8) if args.model_dir else checkpoint_scorer(args.checkpoint)
+    score, source = scoring.score, scoring.source
+    strips = StripBuilder.open(scoring.vocab, dictionary_file(args.dictionary, scoring.dictionary_file),
+                               blocklist(args.blocklist), args.user_min_count, None if args.no_user_bias else scoring.unigram_file)
     if args.personal:
         corpus = f"{Path(args.messages).name}, as one user" if messages else f"chitchat-dataset, {args.split} split"
         crowd = args.seed if args.crowd else None

@@ -46,7 +46,7 @@ from model.engine.text import BOS_ID, EOS_ID, NUM_ID, SPECIALS, TOKENIZER_VERSIO
 from model.evaluate import quality
 from model.evaluate.command import onnx_scorer, run_evaluation, torch_scorer
 from model.evaluate.typist import Typist
-from model.export import card, quantize
+from model.export import card, quantize, unigram
 from model.export import dictionary as main_dictionary
 from model.train.hardware import describe_hardware
 
@@ -353,6 +353,7 @@ def build(args, payload: dict, out: Path, tmp: Path) -> dict:
     meta = manifest(args, payload, model, evaluation, checks, graphs)
     meta["typing"] = typing
     meta["dictionary"] = dictionary
+    meta["unigram"] = unigram.write(tmp, corpus, vocab)
     meta["personal"] = load_personal(args.personal_evaluation, graph)
     (tmp / MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")
     write_card(tmp, meta, payload, export_command(args, out, payload))

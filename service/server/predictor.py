@@ -46,7 +46,7 @@ class Predictor:
         self.batcher = MicroBatcher(runtime, metrics, settings.max_batch, settings.max_wait_us / 1e6, settings.max_queue)
         self.vocab = runtime.vocab
         self.strips = StripBuilder.open(runtime.vocab, runtime.dictionary_file if settings.dictionary else None,
-                                        blocklist(settings.blocklist), settings.user_min_count)
+                                        blocklist(settings.blocklist), settings.user_min_count, runtime.unigram_file)
         self.cache = ContextCache(settings.cache_size)
         self.root: Entry | None = None  # the state after <s>: every context starts from it
         self.leases = 0  # calls and streams answering from this model now

@@ -264,8 +264,9 @@ def test_the_server_moves_a_users_scale_as_evaluation_does(users):
                 typing.edit(insert=ch)
             assert typing.send().learned.kept
         served = {e["text"]: e["count"] for e in c.export(key)["entries"] if e["text"].startswith(personal.TRUST)}
-    vocab, score, _, dictionary = model_dir_scorer(SHIPPED_MODEL, int8=False)
-    strips = StripBuilder.open(vocab, dictionary, blocklist("default"), min_count=1)
+    scoring = model_dir_scorer(SHIPPED_MODEL, int8=False)
+    vocab, score = scoring.vocab, scoring.score
+    strips = StripBuilder.open(vocab, scoring.dictionary_file, blocklist("default"), min_count=1, unigram_file=scoring.unigram_file)
     user = UserModel()
     for when, (message, ids) in enumerate(zip(sent, encode_messages(sent, vocab))):
         evaluate_personal.learn(strips, user, message, score([ids])[0], float(when))

@@ -17,7 +17,7 @@ TEXTS = ["", "how are yo", "how are you ", "Hel", "i", "I don", "what do you thi
 
 
 SHIPPED = Runtime(SHIPPED_MODEL, "cpu")
-STRIPS = StripBuilder.open(SHIPPED.vocab, SHIPPED.dictionary_file, blocklist("default"))  # as the server has them
+STRIPS = StripBuilder.open(SHIPPED.vocab, SHIPPED.dictionary_file, blocklist("default"), unigram_file=SHIPPED.unigram_file)  # as the server has them
 
 
 def direct(runtime: Runtime, text: str, k: int = 3, exact_only: bool = False):
