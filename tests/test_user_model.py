@@ -81,7 +81,7 @@ def test_the_evidence_for_the_users_scale_is_as_worked_by_hand():
     #   its part of P(hi) = .0222 + b/2 + .03/64 = .0227 of .175: gained .129.
     # "zork" after "hi": weight .0444 + .0212 + b + .03 = .0956; part .0661 of .077: gained .858.
     # So gained .987 and given .148, in hundredths; what the part earned per weight goes from the
-    # reference 1.32 to (3 * 1.32 + .987) / (3 + .148) = 1.57, and the scale to that / 1.32 = 1.19.
+    # reference 1.19 to (3 * 1.19 + .987) / (3 + .148) = 1.45, and the scale to that / 1.19 = 1.22.
     user = UserModel()
     row = constant_scorer([np.zeros(3)])[0][0]
     personalizer = Personalizer(VOCAB, min_count=1)
@@ -94,10 +94,10 @@ def test_the_evidence_for_the_users_scale_is_as_worked_by_hand():
     assert user.scale() == 1.0
     for entry, count in evidence.items():
         user.add(entry, count, 1.0)
-    assert user.scale() == pytest.approx((3 * 1.32 + evidence[personal.GAINED] / 100) / (3 + evidence[personal.GIVEN] / 100) / 1.32)
-    assert user.scale() == pytest.approx(1.19, abs=0.01)
+    assert user.scale() == pytest.approx((3 * 1.19 + evidence[personal.GAINED] / 100) / (3 + evidence[personal.GIVEN] / 100) / 1.19)
+    assert user.scale() == pytest.approx(1.22, abs=0.01)
     assert "<trust>" not in user.followers and user.total == 2  # evidence is no word and no context
-    assert (personal.EVIDENCE_PRIOR, personal.EVIDENCE_UNIT, personal.REFERENCE_RATIO) == (3.0, 100, 1.32)
+    assert (personal.EVIDENCE_PRIOR, personal.EVIDENCE_UNIT, personal.REFERENCE_RATIO) == (3.0, 100, 1.19)
 
 
 def scale_after(messages: list[str], score=constant_scorer) -> float:

@@ -22,7 +22,9 @@ the user's part predicted the user's own sent words (`Personalizer.evidence`, an
 step per sent message), against how well it does for the users the weights were tuned on:
 a user whose history does not predict them drifts towards the plain model, one with a
 strong style gets up to MAX_SCALE times the weights. P_lstm is tempered (p ** 0.7, renormalized): the LSTM is surer of itself
-than it should be next to what a user is known to write. A word outside the LSTM's
+than it should be next to what a user is known to write; then biased by the user's own words
+(`Personalizer.biased`): each word's P_lstm times (P_user(w) / P_corpus(w)) ** BIAS_POWER, the
+words renormalized to the mass they had, P_corpus from the training split (unigram.txt). A word outside the LSTM's
 vocabulary gets the LSTM's <unk> probability times its share of the user's words, so a
 user's names and jargon become suggestible, with the user's casing; a word of the main
 dictionary (model/engine/dictionary.py) gets its dictionary probability instead, and needs
@@ -71,8 +73,8 @@ TRUST = "<trust>"
 GAINED, GIVEN = f"{TRUST} <gained>", f"{TRUST} <given>"
 EVIDENCE_UNIT = 100       # entries hold whole counts: evidence in hundredths
 EVIDENCE_PRIOR = 3.0      # a new user starts at scale 1 as if this much weight had been given (and earned at the reference)
-REFERENCE_RATIO = 1.32    # what the user's part earns per weight given, at scale 1, for the valid split's users with
-                          # history (median; quartiles 1.24-1.39: scripts/scale-reference), on whom the weights were
+REFERENCE_RATIO = 1.19    # what the user's part earns per weight given, at scale 1, for the valid split's users with
+                          # history (median; quartiles 1.12-1.25: scripts/scale-reference), on whom the weights were
                           # tuned: a user earning that keeps the tuned weights (scale 1)
 MAX_SCALE = 4.0           # the most a strong style multiplies the weights by
 MAX_USER_WEIGHT = 0.9     # ... and the user's parts together never take more than this
@@ -285,6 +287,13 @@ def learned_words(message: str, looks_random: Callable[[str], bool] | None = Non
     return text, found
 
 
+def same_row(held: np.ndarray | None, row: np.ndarray) -> bool:
+    """Is row the one held (the same array, or a view of the same memory: the evaluation takes
+    a row of its scored matrix anew at each keystroke)? The held one keeps its memory alive."""
+    return held is row or (held is not None and held.shape == row.shape
+                           and held.__array_interface__["data"][0] == row.__array_interface__["data"][0])
+
+
 @dataclass(frozen=True)
 class Scored:
     word: str        # lower-cased
@@ -319,7 +328,7 @@ class Personalizer:
         """p -> P_lstm(w) tempered: p ** TEMPERATURE, renormalized over the vocabulary. The
         normalizer is kept for the last row: keystrokes within a word share their row."""
         row, norm = self._norm
-        if row is not logprobs:
+        if not same_row(row, logprobs):
             scaled = logprobs * TEMPERATURE
             top = float(scaled.max())
             norm = top + math.log(float(np.exp(scaled - top).sum()))
@@ -383,7 +392,7 @@ class Personalizer:
         if self.corpus is None or not user.total:
             return logprobs
         row, who, total, out = self._biased
-        if row is logprobs and who is user and total == user.total:
+        if who is user and total == user.total and same_row(row, logprobs):
             return out
         bias, boost = self.bias(user)
         words = logprobs[self.word_ids]
