@@ -61,6 +61,20 @@ def test_the_bias_follows_what_the_user_sends():
     assert tempered(personalizer, personalizer.biased(ROW, user))[VOCAB.id("hi")] > first
 
 
+def test_a_history_that_does_not_predict_its_user_biases_little():
+    """The power follows the user's scale up to 1: a user whose part earned nothing (many
+    people's messages on one account) keeps nearly the LSTM as it is."""
+    personalizer = Personalizer(VOCAB, unigram=CORPUS)
+    user = user_sending({"them": 30000, "hi": 1000})
+    them = VOCAB.id("them")
+    before = tempered(personalizer, ROW)[them]
+    trusted = tempered(personalizer, personalizer.biased(ROW, user))[them]
+    user.add(personal.GIVEN, 100 * 100, 2.0)  # weight given for 100 words, nothing gained: the scale falls
+    assert user.scale() < 0.1
+    distrusted = tempered(personalizer, personalizer.biased(ROW, user))[them]
+    assert before < distrusted < before * 1.1 < trusted
+
+
 def test_no_corpus_or_no_words_sent_no_bias():
     user = user_sending({"them": 3000})
     assert Personalizer(VOCAB).biased(ROW, user) is ROW

@@ -23,8 +23,9 @@ step per sent message), against how well it does for the users the weights were 
 a user whose history does not predict them drifts towards the plain model, one with a
 strong style gets up to MAX_SCALE times the weights. P_lstm is tempered (p ** 0.7, renormalized): the LSTM is surer of itself
 than it should be next to what a user is known to write; then biased by the user's own words
-(`Personalizer.biased`): each word's P_lstm times (P_user(w) / P_corpus(w)) ** BIAS_POWER, the
-words renormalized to the mass they had, P_corpus from the training split (unigram.txt). A word outside the LSTM's
+(`Personalizer.biased`): each word's P_lstm times (P_user(w) / P_corpus(w)) ** (BIAS_POWER times
+the scale up to 1), the words renormalized to the mass they had, P_corpus from the training
+split (unigram.txt). A word outside the LSTM's
 vocabulary gets the LSTM's <unk> probability times its share of the user's words, so a
 user's names and jargon become suggestible, with the user's casing; a word of the main
 dictionary (model/engine/dictionary.py) gets its dictionary probability instead, and needs
@@ -81,7 +82,7 @@ MAX_USER_WEIGHT = 0.9     # ... and the user's parts together never take more th
 EVIDENCE_WORDS = 16       # words of a sent message scored for evidence (the first): bounded cost per send
 ACCEPTED_WEIGHT = 2.0     # a word accepted from the strip counts this many times in the evidence
 
-BIAS_POWER = 0.3          # the LSTM's P(w) times (P_user(w) / P_corpus(w)) ** this
+BIAS_POWER = 0.3          # the LSTM's P(w) times (P_user(w) / P_corpus(w)) ** this (times the user's scale up to 1)
 BIAS_PRIOR = 2000.0       # P_user(w) is smoothed towards P_corpus(w) as if this many words had been sent
 
 MIN_COUNT = 2      # times a user sends a word outside the vocabulary before it is suggested (README: how it was chosen)
@@ -316,8 +317,8 @@ class Personalizer:
         self.vocab, self.min_count, self.dictionary = vocab, min_count, dictionary
         self.suggester = suggester or Suggester(vocab)
         self._norm: tuple[np.ndarray | None, float] = (None, 0.0)  # the last row and its tempered log-normalizer
-        self._biased: tuple = (None, None, -1, None)  # the last row, user, user's total, and the row biased
-        self._biases: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # user -> (their total, bias)
+        self._biased: tuple = (None, None, None)  # the last row, the bias it was given, and the row biased
+        self._biases: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # user -> ((total, power), bias)
         self.corpus = None  # P_corpus(w) of the words seen in training (self.word_ids): their share of its words
         if unigram is not None:
             self.word_ids = np.array([i for i, t in enumerate(vocab.tokens) if is_word(t) and unigram[i] > 0])
@@ -371,18 +372,22 @@ class Personalizer:
 
     def bias(self, user: UserModel) -> tuple[np.ndarray, np.ndarray]:
         """The user's log-bias over the vocabulary's words (in the order of self.word_ids), and its
-        exp: BIAS_POWER * log(P_user(w) / P_corpus(w)), P_user smoothed towards P_corpus by BIAS_PRIOR words."""
+        exp: power * log(P_user(w) / P_corpus(w)), P_user smoothed towards P_corpus by BIAS_PRIOR
+        words; the power is BIAS_POWER times the user's scale up to 1, so a history that does not
+        predict its user (many people's messages: their counts differ from the corpus by chance)
+        biases little."""
+        power = BIAS_POWER * min(user.scale(), 1.0)
         held = self._biases.get(user)
-        if held is not None and held[0] == user.total:
+        if held is not None and held[0] == (user.total, power):
             return held[1]
         counts = np.zeros(len(self.vocab))
         for word, count in user.words.items():
             if (i := self.ids.get(word)) is not None:
                 counts[i] = count
         counts, corpus = counts[self.word_ids], self.corpus
-        bias = (BIAS_POWER * (np.log(counts + BIAS_PRIOR * corpus) - np.log(corpus) - math.log(counts.sum() + BIAS_PRIOR))
+        bias = (power * (np.log(counts + BIAS_PRIOR * corpus) - np.log(corpus) - math.log(counts.sum() + BIAS_PRIOR))
                 / TEMPERATURE).astype(np.float32)  # in the row's units: tempering multiplies it back
-        self._biases[user] = (user.total, (bias, np.exp(bias * TEMPERATURE)))
+        self._biases[user] = ((user.total, power), (bias, np.exp(bias * TEMPERATURE)))
         return bias, np.exp(bias * TEMPERATURE)
 
     def biased(self, logprobs: np.ndarray, user: UserModel) -> np.ndarray:
@@ -391,15 +396,15 @@ class Personalizer:
         tempered() and the Suggester read as they read the LSTM's."""
         if self.corpus is None or not user.total:
             return logprobs
-        row, who, total, out = self._biased
-        if who is user and total == user.total and same_row(row, logprobs):
-            return out
         bias, boost = self.bias(user)
+        row, held, out = self._biased
+        if held is bias and same_row(row, logprobs):
+            return out
         words = logprobs[self.word_ids]
         p = np.exp(TEMPERATURE * (words - words.max()))
         out = logprobs.copy()
         out[self.word_ids] = words + bias + math.log(p.sum() / p.dot(boost)) / TEMPERATURE
-        self._biased = (logprobs, user, user.total, out)
+        self._biased = (logprobs, bias, out)
         return out
 
     def _lstm(self, lstm_p, logprobs: np.ndarray, word: str, i: int, user: UserModel) -> float | None:
