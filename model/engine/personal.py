@@ -288,6 +288,17 @@ def learned_words(message: str, looks_random: Callable[[str], bool] | None = Non
     return text, found
 
 
+@dataclass(frozen=True, eq=False)
+class Bias:
+    """A user's log-bias over the words, in the row's units: for the words they sent (ids,
+    sent), and for every other word (unsent). Held while the user's model is; key: what it
+    was computed at (the user's total words, the power)."""
+    key: tuple[int, float]
+    ids: np.ndarray
+    sent: np.ndarray
+    unsent: float
+
+
 def same_row(held: np.ndarray | None, row: np.ndarray) -> bool:
     """Is row the one held (the same array, or a view of the same memory: the evaluation takes
     a row of its scored matrix anew at each keystroke)? The held one keeps its memory alive."""
@@ -318,11 +329,12 @@ class Personalizer:
         self.suggester = suggester or Suggester(vocab)
         self._norm: tuple[np.ndarray | None, float] = (None, 0.0)  # the last row and its tempered log-normalizer
         self._biased: tuple = (None, None, None)  # the last row, the bias it was given, and the row biased
-        self._biases: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # user -> ((total, power), bias)
-        self.corpus = None  # P_corpus(w) of the words seen in training (self.word_ids): their share of its words
+        self._biases: weakref.WeakKeyDictionary[UserModel, Bias] = weakref.WeakKeyDictionary()
+        self.corpus = None  # P_corpus(w): a word's share of the training split's words (0 for other tokens)
         if unigram is not None:
             self.word_ids = np.array([i for i, t in enumerate(vocab.tokens) if is_word(t) and unigram[i] > 0])
-            self.corpus = unigram[self.word_ids] / unigram[self.word_ids].sum()
+            self.corpus = np.zeros(len(vocab))
+            self.corpus[self.word_ids] = unigram[self.word_ids] / unigram[self.word_ids].sum()
         self.ids = {t.lower(): i for i, t in enumerate(vocab.tokens) if is_word(t)}  # a user's word -> its id
 
     def tempered(self, logprobs: np.ndarray):
@@ -370,25 +382,24 @@ class Personalizer:
         best = heapq.nlargest(k, scored.items(), key=lambda item: item[1][0])
         return [Scored(word, i, p, form) for word, (p, i, form) in best]
 
-    def bias(self, user: UserModel) -> tuple[np.ndarray, np.ndarray]:
-        """The user's log-bias over the vocabulary's words (in the order of self.word_ids), and its
-        exp: power * log(P_user(w) / P_corpus(w)), P_user smoothed towards P_corpus by BIAS_PRIOR
-        words; the power is BIAS_POWER times the user's scale up to 1, so a history that does not
-        predict its user (many people's messages: their counts differ from the corpus by chance)
-        biases little."""
+    def bias(self, user: UserModel) -> Bias:
+        """The user's log-bias over the vocabulary's words: power * log(P_user(w) / P_corpus(w)),
+        P_user smoothed towards P_corpus by BIAS_PRIOR words; the power is BIAS_POWER times the
+        user's scale up to 1, so a history that does not predict its user (many people's
+        messages: their counts differ from the corpus by chance) biases little."""
         power = BIAS_POWER * min(user.scale(), 1.0)
         held = self._biases.get(user)
-        if held is not None and held[0] == (user.total, power):
-            return held[1]
-        counts = np.zeros(len(self.vocab))
-        for word, count in user.words.items():
-            if (i := self.ids.get(word)) is not None:
-                counts[i] = count
-        counts, corpus = counts[self.word_ids], self.corpus
-        bias = (power * (np.log(counts + BIAS_PRIOR * corpus) - np.log(corpus) - math.log(counts.sum() + BIAS_PRIOR))
-                / TEMPERATURE).astype(np.float32)  # in the row's units: tempering multiplies it back
-        self._biases[user] = ((user.total, power), (bias, np.exp(bias * TEMPERATURE)))
-        return bias, np.exp(bias * TEMPERATURE)
+        if held is not None and held.key == (user.total, power):
+            return held
+        found = [(i, count) for word, count in user.words.items() if (i := self.ids.get(word)) is not None and self.corpus[i] > 0]
+        ids = np.array([i for i, _ in found], dtype=np.int64)
+        counts = np.array([count for _, count in found], dtype=np.float64)
+        corpus, rest = self.corpus[ids], math.log(counts.sum() + BIAS_PRIOR)
+        # in the row's units (tempering multiplies them back): a word never sent gets the same, log BIAS_PRIOR - rest
+        seen = power * (np.log(counts + BIAS_PRIOR * corpus) - np.log(corpus) - rest) / TEMPERATURE
+        bias = Bias((user.total, power), ids, seen.astype(np.float32), power * (math.log(BIAS_PRIOR) - rest) / TEMPERATURE)
+        self._biases[user] = bias
+        return bias
 
     def biased(self, logprobs: np.ndarray, user: UserModel) -> np.ndarray:
         """The LSTM's row with the user's bias (the row as is without a corpus or a sent word):
@@ -396,14 +407,17 @@ class Personalizer:
         tempered() and the Suggester read as they read the LSTM's."""
         if self.corpus is None or not user.total:
             return logprobs
-        bias, boost = self.bias(user)
+        bias = self.bias(user)
         row, held, out = self._biased
         if held is bias and same_row(row, logprobs):
             return out
-        words = logprobs[self.word_ids]
-        p = np.exp(TEMPERATURE * (words - words.max()))
+        top = float(logprobs.max())
+        p = np.exp(TEMPERATURE * (logprobs[self.word_ids] - top))
+        sent = np.exp(TEMPERATURE * (logprobs[bias.ids] - top))
+        lifted = math.exp(TEMPERATURE * bias.unsent) * (p.sum() - sent.sum()) + sent.dot(np.exp(TEMPERATURE * bias.sent))
         out = logprobs.copy()
-        out[self.word_ids] = words + bias + math.log(p.sum() / p.dot(boost)) / TEMPERATURE
+        out[self.word_ids] += bias.unsent + math.log(p.sum() / lifted) / TEMPERATURE
+        out[bias.ids] += bias.sent - bias.unsent
         self._biased = (logprobs, bias, out)
         return out
 
