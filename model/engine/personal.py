@@ -391,9 +391,11 @@ class Personalizer:
         held = self._biases.get(user)
         if held is not None and held.key == (user.total, power):
             return held
-        found = [(i, count) for word, count in user.words.items() if (i := self.ids.get(word)) is not None and self.corpus[i] > 0]
-        ids = np.array([i for i, _ in found], dtype=np.int64)
-        counts = np.array([count for _, count in found], dtype=np.float64)
+        words = user.words
+        ids = np.fromiter(map(self.ids.get, words, itertools.repeat(UNK_ID)), np.int64, len(words))
+        counts = np.fromiter(words.values(), np.float64, len(words))
+        found = self.corpus[ids] > 0  # a word of the vocabulary the corpus has (UNK_ID's share is 0)
+        ids, counts = ids[found], counts[found]
         corpus, rest = self.corpus[ids], math.log(counts.sum() + BIAS_PRIOR)
         # in the row's units (tempering multiplies them back): a word never sent gets the same, log BIAS_PRIOR - rest
         seen = power * (np.log(counts + BIAS_PRIOR * corpus) - np.log(corpus) - rest) / TEMPERATURE
