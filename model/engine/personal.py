@@ -414,13 +414,15 @@ class Personalizer:
         if held is bias and same_row(row, logprobs):
             return out
         top = float(logprobs.max())
-        p = np.exp(TEMPERATURE * (logprobs[self.word_ids] - top))
-        sent = np.exp(TEMPERATURE * (logprobs[bias.ids] - top))
-        lifted = math.exp(TEMPERATURE * bias.unsent) * (p.sum() - sent.sum()) + sent.dot(np.exp(TEMPERATURE * bias.sent))
+        p = np.exp(TEMPERATURE * (logprobs - top))
+        words, sent = float(p[self.word_ids].sum()), p[bias.ids]
+        lifted = math.exp(TEMPERATURE * bias.unsent) * (words - float(sent.sum())) + float(sent.dot(np.exp(TEMPERATURE * bias.sent)))
         out = logprobs.copy()
-        out[self.word_ids] += bias.unsent + math.log(p.sum() / lifted) / TEMPERATURE
+        out[self.word_ids] += bias.unsent + math.log(words / lifted) / TEMPERATURE
         out[bias.ids] += bias.sent - bias.unsent
         self._biased = (logprobs, bias, out)
+        # the mass is where it was, so the row's tempered normalizer is the LSTM's: tempered() need not sum it again
+        self._norm = (out, TEMPERATURE * top + math.log(float(p.sum())))
         return out
 
     def _lstm(self, lstm_p, logprobs: np.ndarray, word: str, i: int, user: UserModel) -> float | None:
