@@ -306,6 +306,14 @@ def same_row(held: np.ndarray | None, row: np.ndarray) -> bool:
                            and held.__array_interface__["data"][0] == row.__array_interface__["data"][0])
 
 
+def tempered_exp(logprobs: np.ndarray) -> tuple[np.ndarray, float]:
+    """exp(TEMPERATURE * logprob) of a row, up to a factor (its largest is 1), and the log of
+    the row's tempered normalizer: p ** TEMPERATURE / exp(norm) sums to 1."""
+    top = float(logprobs.max())
+    p = np.exp(TEMPERATURE * (logprobs - top))
+    return p, TEMPERATURE * top + math.log(float(p.sum()))
+
+
 @dataclass(frozen=True)
 class Scored:
     word: str        # lower-cased
@@ -342,9 +350,7 @@ class Personalizer:
         normalizer is kept for the last row: keystrokes within a word share their row."""
         row, norm = self._norm
         if not same_row(row, logprobs):
-            scaled = logprobs * TEMPERATURE
-            top = float(scaled.max())
-            norm = top + math.log(float(np.exp(scaled - top).sum()))
+            norm = tempered_exp(logprobs)[1]
             self._norm = (logprobs, norm)
         return lambda logprob: math.exp(TEMPERATURE * logprob - norm)
 
@@ -413,8 +419,7 @@ class Personalizer:
         row, held, out = self._biased
         if held is bias and same_row(row, logprobs):
             return out
-        top = float(logprobs.max())
-        p = np.exp(TEMPERATURE * (logprobs - top))
+        p, norm = tempered_exp(logprobs)
         words, sent = float(p[self.word_ids].sum()), p[bias.ids]
         lifted = math.exp(TEMPERATURE * bias.unsent) * (words - float(sent.sum())) + float(sent.dot(np.exp(TEMPERATURE * bias.sent)))
         out = logprobs.copy()
@@ -422,7 +427,7 @@ class Personalizer:
         out[bias.ids] += bias.sent - bias.unsent
         self._biased = (logprobs, bias, out)
         # the mass is where it was, so the row's tempered normalizer is the LSTM's: tempered() need not sum it again
-        self._norm = (out, TEMPERATURE * top + math.log(float(p.sum())))
+        self._norm = (out, norm)
         return out
 
     def _lstm(self, lstm_p, logprobs: np.ndarray, word: str, i: int, user: UserModel) -> float | None:

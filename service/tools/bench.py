@@ -254,17 +254,28 @@ def grow_user(address: str, key: str, entries: int) -> int:
     return len(held)
 
 
+def alternating(conditions: dict, rounds: int = 3) -> dict[object, list[dict]]:
+    """Each condition's measurement, taken in alternating rounds: the machine's drift falls on all."""
+    runs: dict[object, list[dict]] = {key: [] for key in conditions}
+    for _ in range(rounds):
+        for key, take in conditions.items():
+            runs[key].append(take())
+    return runs
+
+
+def median_round(runs: list[dict]) -> dict:
+    """The round of the median p50."""
+    return sorted(runs, key=lambda m: m["p50"])[len(runs) // 2]
+
+
 def personal_rows(address: str, setup: str, args) -> None:
     """Typing as a user with a history of 200 and of 20,000 entries against no user, in
     alternating rounds (the machine's drift falls on all three); learning against the floor."""
     users = {"": "no user"}
     for size in (200, 20000):
         users[f"bench-{size}"] = f"user of {grow_user(address, f'bench-{size}', size):,} entries"
-    runs: dict[str, list[dict]] = {user: [] for user in users}
-    for _ in range(3):
-        for user in users:
-            runs[user].append(measure(address, f"user:{user}", 1, args.seconds))
-    median = {user: sorted(r, key=lambda m: m["p50"])[1] for user, r in runs.items()}  # the round of the median p50
+    runs = alternating({user: lambda user=user: measure(address, f"user:{user}", 1, args.seconds) for user in users})
+    median = {user: median_round(r) for user, r in runs.items()}
     plain = median[""]["p50"]
     for user, label in users.items():
         rounds = ", ".join(f"{m['p50'] * 1e6:,.0f}" for m in runs[user])
@@ -288,19 +299,18 @@ def dictionary_rows(args) -> None:
     model_dir = model_dirs(args)[0]
     servers = {on: start_server(model_dir, f"--dictionary {str(on).lower()} {args.server_args}") for on in (True, False)}
     try:
-        runs: dict[bool, list[float]] = {True: [], False: []}
-        for _ in range(3):
-            for on, (_, address) in servers.items():
-                runs[on].append(measure(address, "prefixes", 1, args.seconds)["p50"])
+        runs = alternating({on: lambda address=address: measure(address, "prefixes", 1, args.seconds)
+                            for on, (_, address) in servers.items()})
         memory = {on: resident_mb(proc) for on, (proc, _) in servers.items()}
     finally:
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(30)
-    p50 = {on: sorted(r)[1] for on, r in runs.items()}  # the median of three rounds
+    p50 = {on: median_round(r)["p50"] for on, r in runs.items()}
     for on, label in ((False, "without the dictionary"), (True, "with the dictionary")):
-        print(f"completion of 1-3 letters, {label:<24} p50 {p50[on] * 1e6:>8,.0f} us (rounds: "
-              f"{', '.join(f'{x * 1e6:,.0f}' for x in runs[on])}); server resident memory {memory[on]:,.0f} MB")
+        rounds = ", ".join(f"{m['p50'] * 1e6:,.0f}" for m in runs[on])
+        print(f"completion of 1-3 letters, {label:<24} p50 {p50[on] * 1e6:>8,.0f} us (rounds: {rounds}); "
+              f"server resident memory {memory[on]:,.0f} MB")
     print(f"with / without: p50 {p50[True] / p50[False]:.2f}x, memory {memory[True] - memory[False]:+,.0f} MB")
 
 
